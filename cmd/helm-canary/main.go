@@ -1,0 +1,30 @@
+// Command helm-canary is the Helm post-renderer and plugin for canary and blue-green
+// releases on Istio. This file only maps errors to exit codes; the commands are in
+// the other files of this package and the logic lives in renderer/ and stages/.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// version is set from plugin.yaml by the Makefile through -ldflags.
+var version = "dev"
+
+func main() {
+	if err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks bad command-line input (exit code 2), as opposed to a failed
+// render (exit code 1).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/helm-canary/helm-canary/renderer"
+	"github.com/helm-canary/helm-canary/stages"
+)
+
+type renderFlags struct {
+	stage          string
+	productionFrom string
+	workloads      []string
+	canaryReplicas int32
+	config         string
+	trackLabel     string
+}
+
+func newRenderCmd() *cobra.Command {
+	var f renderFlags
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Post-render a manifest stream on stdin for a stage (Helm post-renderer)",
+		Long: `render reads a manifest stream on stdin (what Helm hands a post-renderer, or the output
+of helm template) and writes it to stdout with each canaried Deployment split into production
+and canary, plus the Istio DestinationRule and weighted VirtualService for the stage.
+
+On any error it writes nothing to stdout and exits non-zero.`,
+		Example: `  helm template shop ./chart --set image.tag=84 | helm-canary render --stage 10 \
+      --production-from <(helm get manifest shop)
+
+  helm upgrade shop ./chart --post-renderer helm-canary --post-renderer-args render \
+      --post-renderer-args --stage=10`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options(cmd)
+			if err != nil {
+				return usageError{err}
+			}
+			in, err := io.ReadAll(cmd.InOrStdin())
+			if err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
+			res, err := renderer.Render(in, opts)
+			if err != nil {
+				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", w)
+			}
+			_, err = cmd.OutOrStdout().Write(res.Manifest)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.stage, "stage", "stable", "stage to render: stable, swap, final or a canary weight 0..100 (10, 90, 100)")
+	fl.StringVar(&f.productionFrom, "production-from", "", "manifest previously produced by render (e.g. helm get manifest RELEASE) whose Deployments pin production")
+	fl.StringArrayVar(&f.workloads, "workload", nil, "Deployment to canary (repeatable; default: every Deployment a Service selects)")
+	fl.Int32Var(&f.canaryReplicas, "canary-replicas", 0, "canary replica count (default: the production replica count)")
+	fl.StringVar(&f.config, "config", "", "YAML file with the same settings (the release values' canary: block); flags override it")
+	fl.StringVar(&f.trackLabel, "track-label", renderer.DefaultTrackLabel, "pod label key that separates production from canary pods")
+	return cmd
+}
+
+func (f *renderFlags) options(cmd *cobra.Command) (renderer.Options, error) {
+	var opts renderer.Options
+	if f.config != "" {
+		data, err := os.ReadFile(f.config)
+		if err != nil {
+			return opts, fmt.Errorf("--config: %w", err)
+		}
+		c, err := renderer.ParseConfig(data)
+		if err != nil {
+			return opts, fmt.Errorf("--config %s: %w", f.config, err)
+		}
+		if err := c.Apply(&opts); err != nil {
+			return opts, fmt.Errorf("--config %s: %w", f.config, err)
+		}
+	}
+	fl := cmd.Flags()
+	if fl.Changed("stage") || opts.Stage.IsZero() {
+		s, err := stages.Parse(f.stage)
+		if err != nil {
+			return opts, fmt.Errorf("--stage: %w", err)
+		}
+		opts.Stage = s
+	}
+	if fl.Changed("workload") {
+		opts.Workloads = f.workloads
+	}
+	if fl.Changed("canary-replicas") {
+		if f.canaryReplicas < 0 {
+			return opts, fmt.Errorf("--canary-replicas %d: must be 0 or more", f.canaryReplicas)
+		}
+		n := f.canaryReplicas
+		opts.CanaryReplicas = &n
+	}
+	if fl.Changed("track-label") || opts.TrackLabel == "" {
+		opts.TrackLabel = f.trackLabel
+	}
+	if f.productionFrom != "" {
+		data, err := os.ReadFile(f.productionFrom)
+		if err != nil {
+			return opts, fmt.Errorf("--production-from: %w", err)
+		}
+		opts.ProductionManifest = data
+	}
+	return opts, nil
+}

@@ -1,0 +1,410 @@
+package renderer
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	networking "istio.io/api/networking/v1"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/helm-canary/helm-canary/stages"
+)
+
+const istioAPIVersion = "networking.istio.io/v1"
+
+// routing is how one Service's traffic is split at this stage.
+type routing struct {
+	w   *workload
+	svc *service
+	// bySubset is false only at stable while production's running pods may still
+	// lack the track label: then the chart's own routing is kept (hazard 2).
+	bySubset bool
+}
+
+func (r *release) routings() []routing {
+	var out []routing
+	for _, w := range r.workloads {
+		labeled := w.pinned != nil && templateLabels(w.pinned)[r.track] == TrackProduction
+		bySubset := r.stage != stages.Stable || labeled
+		for _, svc := range w.services {
+			out = append(out, routing{w: w, svc: svc, bySubset: bySubset})
+		}
+	}
+	return out
+}
+
+// routeDestinationRules adds the production and canary subsets to the Service's
+// DestinationRule, or creates one (hazard 5: never a second one for a host).
+func (r *release) routeDestinationRules() error {
+	for _, rt := range r.routings() {
+		subsets := r.subsets(rt.w)
+		found := false
+		for _, doc := range r.destrules {
+			host := stringAt(doc.node, "spec", "host")
+			if !hostMatches(host, rt.svc.name, rt.svc.ns) {
+				continue
+			}
+			found = true
+			if err := upsertSubsets(doc.node, subsets); err != nil {
+				return fmt.Errorf("DestinationRule %s: %w", doc.node.GetName(), err)
+			}
+			doc.changed = true
+		}
+		if found {
+			continue
+		}
+		spec := &networking.DestinationRule{Host: rt.svc.name, Subsets: subsets}
+		n, err := r.istioObject("DestinationRule", r.freeName("DestinationRule", rt.svc.name), rt.svc, spec)
+		if err != nil {
+			return err
+		}
+		r.attach(rt.w.canary, n)
+	}
+	return nil
+}
+
+func (r *release) subsets(w *workload) []*networking.Subset {
+	make := func(name, track string) *networking.Subset {
+		labels := map[string]string{}
+		// The Deployment's own selector labels keep the subset to this Deployment's
+		// pods even when the Service also selects other Deployments.
+		for k, v := range w.d.selector {
+			labels[k] = v
+		}
+		labels[r.track] = track
+		return &networking.Subset{Name: name, Labels: labels}
+	}
+	return []*networking.Subset{make(SubsetProduction, TrackProduction), make(SubsetCanary, TrackCanary)}
+}
+
+func upsertSubsets(dr *yaml.RNode, subsets []*networking.Subset) error {
+	list, err := dr.Pipe(yaml.LookupCreate(yaml.SequenceNode, "spec", "subsets"))
+	if err != nil {
+		return err
+	}
+	for _, s := range subsets {
+		n, err := toNode(s)
+		if err != nil {
+			return err
+		}
+		replaced := false
+		for i, el := range list.YNode().Content {
+			if f := yaml.NewRNode(el).Field("name"); f != nil && f.Value.YNode().Value == s.Name {
+				list.YNode().Content[i] = n.YNode()
+				replaced = true
+			}
+		}
+		if !replaced {
+			list.YNode().Content = append(list.YNode().Content, n.YNode())
+		}
+	}
+	return nil
+}
+
+// routeVirtualServices weights the traffic to each canaried Service. A
+// VirtualService for the Service's host gets its default route (the first http
+// route without a match) rewritten and keeps everything else; routes of other
+// VirtualServices (a gateway's, typically) that send to the Service without naming a
+// subset are weighted too, because the gateway applies only its own rules. When no
+// VirtualService has the host, one is created.
+func (r *release) routeVirtualServices() error {
+	for _, rt := range r.routings() {
+		found := false
+		for _, doc := range r.vservices {
+			forHost := false
+			for _, h := range stringList(doc.node, "spec", "hosts") {
+				if hostMatches(h, rt.svc.name, rt.svc.ns) {
+					forHost = true
+				}
+			}
+			var err error
+			if forHost {
+				found = true
+				err = r.weightDefaultRoute(doc, rt)
+			} else {
+				err = r.weightRoutesTo(doc, rt)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if found {
+			continue
+		}
+		route, err := r.destinations(rt, nil)
+		if err != nil {
+			return err
+		}
+		spec := &networking.VirtualService{
+			Hosts: []string{rt.svc.name},
+			Http:  []*networking.HTTPRoute{{Route: route}},
+		}
+		n, err := r.istioObject("VirtualService", r.freeName("VirtualService", rt.svc.name), rt.svc, spec)
+		if err != nil {
+			return err
+		}
+		if err := fixZeroWeights(n, "spec", "http"); err != nil {
+			return err
+		}
+		r.attach(rt.w.canary, n)
+	}
+	return nil
+}
+
+func (r *release) weightDefaultRoute(doc *document, rt routing) error {
+	vs := doc.node
+	http, _ := vs.Pipe(yaml.Lookup("spec", "http"))
+	var def *yaml.RNode
+	if http != nil {
+		for _, el := range http.YNode().Content {
+			route := yaml.NewRNode(el)
+			if m := route.Field("match"); m == nil || len(m.Value.YNode().Content) == 0 {
+				def = route
+				break
+			}
+		}
+	}
+	if def == nil {
+		return fmt.Errorf("VirtualService %s for host %s has no default route (an http route without match), so there is no traffic to weight; add one as the last http route",
+			vs.GetName(), rt.svc.name)
+	}
+	if !rt.bySubset {
+		return nil // stable, production not labeled yet: the chart's route stands
+	}
+	dests := def.Field("route")
+	if dests == nil || len(dests.Value.YNode().Content) == 0 {
+		return fmt.Errorf("VirtualService %s: the default route for host %s has no destinations (a redirect or direct response); helm-canary can only weight a route to %s",
+			vs.GetName(), rt.svc.name, rt.svc.name)
+	}
+	port, ok := portOfDestinationsTo(dests.Value, rt.svc)
+	if !ok {
+		return fmt.Errorf("VirtualService %s: the default route for host %s sends traffic to other hosts only; point it at %s or canary without this VirtualService",
+			vs.GetName(), rt.svc.name, rt.svc.name)
+	}
+	return r.replaceDestinations(doc, def, rt, port)
+}
+
+func (r *release) weightRoutesTo(doc *document, rt routing) error {
+	if !rt.bySubset {
+		return nil
+	}
+	http, _ := doc.node.Pipe(yaml.Lookup("spec", "http"))
+	if http == nil {
+		return nil
+	}
+	for _, el := range http.YNode().Content {
+		route := yaml.NewRNode(el)
+		dests := route.Field("route")
+		if dests == nil || len(dests.Value.YNode().Content) == 0 {
+			continue
+		}
+		all := true
+		for _, d := range dests.Value.YNode().Content {
+			dn := yaml.NewRNode(d)
+			if !hostMatches(stringAt(dn, "destination", "host"), rt.svc.name, rt.svc.ns) || stringAt(dn, "destination", "subset") != "" {
+				all = false
+			}
+		}
+		if !all {
+			continue
+		}
+		port, _ := portOfDestinationsTo(dests.Value, rt.svc)
+		if err := r.replaceDestinations(doc, route, rt, port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceDestinations sets a route's destinations to the weighted production and
+// canary subsets, on the host name and port the route already used.
+func (r *release) replaceDestinations(doc *document, route *yaml.RNode, rt routing, port *yaml.RNode) error {
+	host := rt.svc.name
+	if dests := route.Field("route"); dests != nil {
+		for _, d := range dests.Value.YNode().Content {
+			if h := stringAt(yaml.NewRNode(d), "destination", "host"); hostMatches(h, rt.svc.name, rt.svc.ns) {
+				host = h
+				break
+			}
+		}
+	}
+	list, err := r.destinations(rt, &host)
+	if err != nil {
+		return err
+	}
+	var nodes []*yaml.Node
+	for _, d := range list {
+		n, err := toNode(d)
+		if err != nil {
+			return err
+		}
+		if port != nil {
+			if err := n.PipeE(yaml.Lookup("destination"), yaml.SetField("port", port.Copy())); err != nil {
+				return err
+			}
+		}
+		if n.Field("weight") == nil && len(list) > 1 {
+			if err := n.PipeE(yaml.SetField("weight", intNode(0))); err != nil {
+				return err
+			}
+		}
+		nodes = append(nodes, n.YNode())
+	}
+	if err := route.PipeE(yaml.SetField("route", yaml.NewRNode(&yaml.Node{Kind: yaml.SequenceNode, Content: nodes}))); err != nil {
+		return fmt.Errorf("VirtualService %s: %w", doc.node.GetName(), err)
+	}
+	doc.changed = true
+	return nil
+}
+
+// destinations is the weighted pair for this stage; a route to the bare host when the
+// production pods may not carry the track label yet.
+func (r *release) destinations(rt routing, host *string) ([]*networking.HTTPRouteDestination, error) {
+	h := rt.svc.name
+	if host != nil {
+		h = *host
+	}
+	if !rt.bySubset {
+		return []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: h}}}, nil
+	}
+	return []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: h, Subset: SubsetProduction}, Weight: int32(r.stage.ProductionWeight())},
+		{Destination: &networking.Destination{Host: h, Subset: SubsetCanary}, Weight: int32(r.stage.CanaryWeight())},
+	}, nil
+}
+
+func portOfDestinationsTo(dests *yaml.RNode, svc *service) (*yaml.RNode, bool) {
+	for _, d := range dests.YNode().Content {
+		dn := yaml.NewRNode(d)
+		if !hostMatches(stringAt(dn, "destination", "host"), svc.name, svc.ns) {
+			continue
+		}
+		port, _ := dn.Pipe(yaml.Lookup("destination", "port"))
+		return port, true
+	}
+	return nil, false
+}
+
+// fixZeroWeights writes weight: 0 where the protobuf JSON encoding dropped it, so that
+// a reader sees the canary at 0% rather than a destination without a weight.
+func fixZeroWeights(n *yaml.RNode, path ...string) error {
+	http, err := n.Pipe(yaml.Lookup(path...))
+	if err != nil || http == nil {
+		return err
+	}
+	for _, route := range http.YNode().Content {
+		dests := yaml.NewRNode(route).Field("route")
+		if dests == nil || len(dests.Value.YNode().Content) < 2 {
+			continue
+		}
+		for _, d := range dests.Value.YNode().Content {
+			dn := yaml.NewRNode(d)
+			if dn.Field("weight") == nil {
+				if err := dn.PipeE(yaml.SetField("weight", intNode(0))); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// istioObject wraps an istio.io/api spec into a networking.istio.io/v1 object for a
+// Service: same namespace, the Service's labels.
+func (r *release) istioObject(kind, name string, svc *service, spec interface{ MarshalJSON() ([]byte, error) }) (*yaml.RNode, error) {
+	specNode, err := toNode(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, name, err)
+	}
+	n := yaml.NewMapRNode(nil)
+	n.SetApiVersion(istioAPIVersion)
+	n.SetKind(kind)
+	if err := n.SetName(name); err != nil {
+		return nil, err
+	}
+	if svc.ns != "" {
+		if err := n.SetNamespace(svc.ns); err != nil {
+			return nil, err
+		}
+	}
+	if len(svc.labels) > 0 {
+		if err := n.SetLabels(svc.labels); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.PipeE(yaml.SetField("spec", specNode)); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// freeName picks name for a new object of kind, or name-canary if the chart already
+// has an object of that kind and name for another host.
+func (r *release) freeName(kind, name string) string {
+	docs := r.vservices
+	if kind == "DestinationRule" {
+		docs = r.destrules
+	}
+	for _, d := range docs {
+		if d.node.GetName() == name {
+			return name + canarySuffix
+		}
+	}
+	return name
+}
+
+// toNode converts an istio.io/api message to a block-style YAML node through its
+// protobuf JSON encoding, the only encoding that is right for these types.
+func toNode(msg interface{ MarshalJSON() ([]byte, error) }) (*yaml.RNode, error) {
+	js, err := msg.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(js, &n); err != nil {
+		return nil, err
+	}
+	plain(&n)
+	if n.Kind == yaml.DocumentNode {
+		return yaml.NewRNode(n.Content[0]), nil
+	}
+	return yaml.NewRNode(&n), nil
+}
+
+// plain drops the JSON flow and quoting styles so the YAML reads like a chart's.
+func plain(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plain(c)
+	}
+}
+
+func stringAt(n *yaml.RNode, path ...string) string {
+	v, err := n.Pipe(yaml.Lookup(path...))
+	if err != nil || v == nil {
+		return ""
+	}
+	return yaml.GetValue(v)
+}
+
+// hostMatches reports whether an Istio host names the Service: its short name, or
+// name.namespace[.svc[.cluster.local]]. With the namespace unknown (rendered
+// without one), any namespace matches.
+func hostMatches(host, name, ns string) bool {
+	if host == name {
+		return true
+	}
+	rest, ok := strings.CutPrefix(host, name+".")
+	if !ok {
+		return false
+	}
+	hostNS, suffix, _ := strings.Cut(rest, ".")
+	if ns != "" && hostNS != ns {
+		return false
+	}
+	return suffix == "" || suffix == "svc" || suffix == "svc.cluster.local"
+}
+
+// The Istio types marshal themselves with the protobuf JSON rules.
+var _ json.Marshaler = (*networking.VirtualService)(nil)

@@ -1,0 +1,172 @@
+package renderer
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/helm-canary/helm-canary/stages"
+)
+
+// DefaultTrackLabel is the pod label that tells production pods from canary pods. It
+// lives under our own domain so that it cannot collide with a chart's labels.
+const DefaultTrackLabel = "helm-canary.io/track"
+
+// Track label values.
+const (
+	TrackProduction = "production"
+	TrackCanary     = "canary"
+)
+
+// Subset names in the DestinationRule, as the product contract fixes them.
+const (
+	SubsetProduction = "production"
+	SubsetCanary     = "canary"
+)
+
+const (
+	helm4FilenameAnnotation = "postrenderer.helm.sh/postrender-filename"
+	helmHookAnnotation      = "helm.sh/hook"
+	canarySuffix            = "-canary"
+)
+
+// Options is what one render needs. The CLI binds its flags onto these fields.
+type Options struct {
+	// Stage to render. The zero value means stable.
+	Stage stages.Stage
+	// ProductionManifest is a manifest previously produced by Render (typically the
+	// release's deployed manifest). Its Deployments' pod templates pin production at
+	// every stage up to 100. Empty means production is what the chart renders now.
+	ProductionManifest []byte
+	// Workloads names the Deployments to canary. Empty means every Deployment that a
+	// Service selects.
+	Workloads []string
+	// CanaryReplicas overrides the canary's replica count (default: production's).
+	CanaryReplicas *int32
+	// TrackLabel is the pod label key that separates production from canary pods.
+	TrackLabel string
+}
+
+func (o Options) trackLabel() string {
+	if o.TrackLabel == "" {
+		return DefaultTrackLabel
+	}
+	return o.TrackLabel
+}
+
+func (o Options) stage() stages.Stage {
+	if o.Stage.IsZero() {
+		return stages.Stable
+	}
+	return o.Stage
+}
+
+// Config is the YAML shape of the settings, the same as the release values' canary:
+// block, so that `helm get values` output can be fed back with --config.
+type Config struct {
+	Stage          string              `yaml:"stage,omitempty" json:"stage,omitempty"`
+	TrackLabel     string              `yaml:"trackLabel,omitempty" json:"trackLabel,omitempty"`
+	CanaryReplicas *int32              `yaml:"canaryReplicas,omitempty" json:"canaryReplicas,omitempty"`
+	Workloads      map[string]Workload `yaml:"workloads,omitempty" json:"workloads,omitempty"`
+}
+
+// Workload holds the settings of one canaried Deployment. Naming a Deployment under
+// workloads: targets it, as --workload does.
+type Workload struct{}
+
+// ParseConfig reads a Config from YAML. It accepts either the canary: block itself or
+// a whole values file that has one. Unknown keys are errors, so a misspelt setting is
+// not silently ignored.
+func ParseConfig(data []byte) (Config, error) {
+	var probe map[string]any
+	if err := yaml.Unmarshal(data, &probe); err != nil {
+		return Config{}, fmt.Errorf("config is not valid YAML: %w", err)
+	}
+	if block, ok := probe["canary"]; ok {
+		inner, err := yaml.Marshal(block)
+		if err != nil {
+			return Config{}, fmt.Errorf("config canary: block: %w", err)
+		}
+		data = inner
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads)", err)
+	}
+	return c, nil
+}
+
+// Apply fills unset Options fields from the config; flags set on the command line
+// win because the caller applies them afterwards.
+func (c Config) Apply(o *Options) error {
+	if c.Stage != "" {
+		s, err := stages.Parse(c.Stage)
+		if err != nil {
+			return fmt.Errorf("config stage: %w", err)
+		}
+		o.Stage = s
+	}
+	if c.TrackLabel != "" {
+		o.TrackLabel = c.TrackLabel
+	}
+	if c.CanaryReplicas != nil {
+		o.CanaryReplicas = c.CanaryReplicas
+	}
+	if len(c.Workloads) > 0 {
+		names := make([]string, 0, len(c.Workloads))
+		for name := range c.Workloads {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		o.Workloads = names
+	}
+	return nil
+}
+
+func (o Options) validate() error {
+	if o.CanaryReplicas != nil && *o.CanaryReplicas < 0 {
+		return fmt.Errorf("canary replicas %d: must be 0 or more", *o.CanaryReplicas)
+	}
+	key := o.trackLabel()
+	if errs := validateLabelKey(key); errs != "" {
+		return fmt.Errorf("track label %q: %s", key, errs)
+	}
+	for _, w := range o.Workloads {
+		if strings.TrimSpace(w) == "" {
+			return fmt.Errorf("workload name is empty: pass a Deployment name to --workload")
+		}
+	}
+	return nil
+}
+
+// validateLabelKey checks a label key against Kubernetes' rules (optional DNS
+// subdomain prefix, then a name of at most 63 characters).
+func validateLabelKey(key string) string {
+	prefix, name, found := strings.Cut(key, "/")
+	if !found {
+		name, prefix = prefix, ""
+	}
+	if found && (prefix == "" || len(prefix) > 253) {
+		return "the prefix must be a DNS subdomain"
+	}
+	if name == "" || len(name) > 63 {
+		return "the name part must be 1 to 63 characters"
+	}
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || i == len(name)-1 || !(r == '-' || r == '_' || r == '.')) {
+			return "the name part must be alphanumeric, '-', '_' or '.', starting and ending alphanumeric"
+		}
+	}
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return "the prefix must be a lower-case DNS subdomain"
+		}
+	}
+	return ""
+}

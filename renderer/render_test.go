@@ -1,0 +1,536 @@
+package renderer
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// production runs at stable with tag 1.0; the chart now renders 2.0.
+func productionManifest(t *testing.T) string {
+	return render(t, appAt("1.0"), Options{Stage: mustStage(t, "stable")})
+}
+
+func TestStageTable(t *testing.T) {
+	tests := []struct {
+		stage                              string
+		productionImage, canaryImage       string
+		productionReplicas, canaryReplicas string
+		production, canary                 string // weights
+	}{
+		{"stable", "repo/cart:1.0", "repo/cart:2.0", "3", "0", "100", "0"},
+		{"10", "repo/cart:1.0", "repo/cart:2.0", "3", "3", "90", "10"},
+		{"37", "repo/cart:1.0", "repo/cart:2.0", "3", "3", "63", "37"},
+		{"90", "repo/cart:1.0", "repo/cart:2.0", "3", "3", "10", "90"},
+		{"100", "repo/cart:1.0", "repo/cart:2.0", "3", "3", "0", "100"},
+		{"swap", "repo/cart:2.0", "repo/cart:2.0", "3", "3", "0", "100"},
+		{"final", "repo/cart:2.0", "repo/cart:2.0", "3", "0", "100", "0"},
+	}
+	pinned := productionManifest(t)
+	for _, tt := range tests {
+		t.Run(tt.stage, func(t *testing.T) {
+			out := render(t, appAt("2.0"), Options{Stage: mustStage(t, tt.stage), ProductionManifest: []byte(pinned)})
+			prod := find(t, out, "Deployment", "cart")
+			canary := find(t, out, "Deployment", "cart-canary")
+			wantField(t, prod, "spec.template.spec.containers[0].image", tt.productionImage)
+			wantField(t, canary, "spec.template.spec.containers[0].image", tt.canaryImage)
+			wantField(t, prod, "spec.replicas", tt.productionReplicas)
+			wantField(t, canary, "spec.replicas", tt.canaryReplicas)
+			// Hazard 1: the production selector never changes.
+			wantField(t, prod, "spec.selector", "matchLabels:\n  app: cart")
+			wantField(t, prod, "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: production")
+			wantField(t, canary, "spec.selector", "matchLabels:\n  app: cart\n  helm-canary.io/track: canary")
+			wantField(t, canary, "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: canary")
+			w := weights(t, find(t, out, "VirtualService", "cart-api"), 0)
+			if w["production"] != tt.production || w["canary"] != tt.canary || len(w) != 2 {
+				t.Errorf("weights = %v, want production %s canary %s", w, tt.production, tt.canary)
+			}
+			dr := find(t, out, "DestinationRule", "cart-api")
+			wantField(t, dr, "spec.host", "cart-api")
+			wantField(t, dr, "spec.subsets[0]", "labels:\n  app: cart\n  helm-canary.io/track: production\nname: production")
+			wantField(t, dr, "spec.subsets[1]", "labels:\n  app: cart\n  helm-canary.io/track: canary\nname: canary")
+		})
+	}
+}
+
+func TestCanaryReplicasFlag(t *testing.T) {
+	n := int32(1)
+	out := render(t, appAt("2.0"), Options{Stage: mustStage(t, "10"), CanaryReplicas: &n})
+	wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.replicas", "1")
+	wantField(t, find(t, out, "Deployment", "cart"), "spec.replicas", "3")
+}
+
+// Hazard 2: before production's pods carry the track label, no route may point at
+// the production subset.
+func TestAdoption(t *testing.T) {
+	unlabeled := appAt("1.0") // deployed by plain Helm: no track label
+
+	t.Run("stable keeps routing by host", func(t *testing.T) {
+		out := render(t, appAt("1.0"), Options{Stage: mustStage(t, "stable"), ProductionManifest: []byte(unlabeled)})
+		w := weights(t, find(t, out, "VirtualService", "cart-api"), 0)
+		if len(w) != 1 || w["<host>"] != "" {
+			t.Errorf("stable on an unlabeled production routes %v, want only the bare host", w)
+		}
+	})
+	t.Run("stable without a production manifest routes by host", func(t *testing.T) {
+		out := render(t, appAt("1.0"), Options{})
+		if w := weights(t, find(t, out, "VirtualService", "cart-api"), 0); len(w) != 1 || w["<host>"] != "" {
+			t.Errorf("routes %v, want only the bare host", w)
+		}
+	})
+	t.Run("stable after production is labeled routes by subset", func(t *testing.T) {
+		out := render(t, appAt("1.0"), Options{ProductionManifest: []byte(productionManifest(t))})
+		if w := weights(t, find(t, out, "VirtualService", "cart-api"), 0); w["production"] != "100" || w["canary"] != "0" {
+			t.Errorf("routes %v, want production 100 canary 0", w)
+		}
+	})
+	for _, stage := range []string{"10", "90", "final"} {
+		t.Run(stage+" is refused", func(t *testing.T) {
+			err := renderErr(t, appAt("2.0"), Options{Stage: mustStage(t, stage), ProductionManifest: []byte(unlabeled)})
+			for _, want := range []string{"Deployment cart", "helm-canary.io/track=production", "stage stable first"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+	t.Run("100 sends nothing to production and is allowed", func(t *testing.T) {
+		render(t, appAt("2.0"), Options{Stage: mustStage(t, "100"), ProductionManifest: []byte(unlabeled)})
+	})
+}
+
+// Hazard 7: untouched documents come out byte for byte, in order.
+func TestUntouchedDocumentsPassThrough(t *testing.T) {
+	config := "---\n# Source: shop/templates/cm.yaml\n# a comment the chart author wrote\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg   # trailing comment\ndata:\n  a: \"1\"\n  b:   'odd   spacing'\n"
+	hook := "---\n# Source: shop/templates/job.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: smoke\n  annotations:\n    \"helm.sh/hook\": post-install\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: t, image: busybox}]\n"
+	lonely := "---\n# Source: shop/templates/worker.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: worker\nspec:\n  selector: {matchLabels: {app: worker}}\n  template:\n    metadata: {labels: {app: worker}}\n    spec: {containers: [{name: w, image: repo/worker:1}]}\n"
+	in := config + appAt("2.0") + hook + lonely
+	out := render(t, in, Options{Stage: mustStage(t, "10")})
+	if !strings.HasPrefix(out, config) {
+		t.Errorf("ConfigMap not passed through verbatim:\n%s", out)
+	}
+	if !strings.Contains(out, hook) || !strings.HasSuffix(out, lonely) {
+		t.Errorf("hook Job or the Deployment no Service selects changed:\n%s", out)
+	}
+	// Order: cm, service, cart, cart-canary, DR, VS, job, worker.
+	var order []string
+	for _, n := range objects(t, out) {
+		order = append(order, n.GetKind()+"/"+n.GetName())
+	}
+	want := "ConfigMap/cfg Service/cart-api Deployment/cart Deployment/cart-canary DestinationRule/cart-api VirtualService/cart-api Job/smoke Deployment/worker"
+	if strings.Join(order, " ") != want {
+		t.Errorf("order = %v\nwant    %s", order, want)
+	}
+	// New documents point at the file of the Deployment they came from.
+	if c := strings.Count(out, "# Source: shop/templates/cart.yaml\n"); c != 5 {
+		t.Errorf("%d documents carry cart.yaml's Source comment, want 5 (Service, Deployment, canary, DR, VS)", c)
+	}
+}
+
+func TestHelm4Annotations(t *testing.T) {
+	in := `apiVersion: v1
+kind: Service
+metadata:
+  name: cart-api
+  annotations:
+    postrenderer.helm.sh/postrender-filename: shop/templates/svc.yaml
+spec:
+  selector: {app: cart}
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cart
+  annotations:
+    postrenderer.helm.sh/postrender-filename: shop/templates/deploy.yaml
+spec:
+  selector: {matchLabels: {app: cart}}
+  template:
+    metadata: {labels: {app: cart}}
+    spec: {containers: [{name: cart, image: repo/cart:2}]}
+`
+	out := render(t, in, Options{Stage: mustStage(t, "10")})
+	for _, kn := range [][2]string{{"Deployment", "cart-canary"}, {"DestinationRule", "cart-api"}, {"VirtualService", "cart-api"}} {
+		n := find(t, out, kn[0], kn[1])
+		if got := n.GetAnnotations()[helm4FilenameAnnotation]; got != "shop/templates/deploy.yaml" {
+			t.Errorf("%s %s filename annotation = %q, want the Deployment's file", kn[0], kn[1], got)
+		}
+	}
+	if strings.Contains(out, "# Source:") {
+		t.Errorf("Helm 4 input got Helm 3 Source comments:\n%s", out)
+	}
+}
+
+// Hazard 5: a chart's own VirtualService and DestinationRule are merged, not doubled.
+func TestMergeExistingRouting(t *testing.T) {
+	routing := `---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: cart-rules
+spec:
+  host: cart-api.shop.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      simple: LEAST_REQUEST
+  subsets:
+  - name: v1
+    labels: {version: v1}
+  - name: canary
+    labels: {stale: "true"}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: cart-routes
+spec:
+  hosts:
+  - cart-api.shop.svc.cluster.local
+  gateways:
+  - mesh
+  - shop-gateway
+  http:
+  - name: jason
+    match:
+    - headers:
+        end-user:
+          exact: jason
+    route:
+    - destination:
+        host: cart-api.shop.svc.cluster.local
+        subset: v1
+  - name: primary
+    timeout: 10s
+    retries:
+      attempts: 3
+    route:
+    - destination:
+        host: cart-api.shop.svc.cluster.local
+        subset: v1
+        port:
+          number: 8080
+`
+	pinned := render(t, appAt("1.0")+routing, Options{})
+	out := render(t, appAt("2.0")+routing, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(pinned)})
+	if c := count(t, out, "VirtualService"); c != 1 {
+		t.Errorf("%d VirtualServices, want the chart's one", c)
+	}
+	if c := count(t, out, "DestinationRule"); c != 1 {
+		t.Errorf("%d DestinationRules, want the chart's one", c)
+	}
+	dr := find(t, out, "DestinationRule", "cart-rules")
+	wantField(t, dr, "spec.trafficPolicy.loadBalancer.simple", "LEAST_REQUEST")
+	wantField(t, dr, "spec.subsets[0].name", "v1")
+	wantField(t, dr, "spec.subsets[1].name", "canary")
+	wantField(t, dr, "spec.subsets[1].labels", "app: cart\nhelm-canary.io/track: canary")
+	wantField(t, dr, "spec.subsets[2].name", "production")
+
+	vs := find(t, out, "VirtualService", "cart-routes")
+	wantField(t, vs, "apiVersion", "networking.istio.io/v1beta1")
+	wantField(t, vs, "spec.gateways", "- mesh\n- shop-gateway")
+	wantField(t, vs, "spec.http[0].name", "jason")
+	wantField(t, vs, "spec.http[0].route[0].destination.subset", "v1")
+	wantField(t, vs, "spec.http[1].name", "primary")
+	wantField(t, vs, "spec.http[1].timeout", "10s")
+	wantField(t, vs, "spec.http[1].retries.attempts", "3")
+	for i, want := range [][2]string{{"production", "90"}, {"canary", "10"}} {
+		p := fmt.Sprintf("spec.http[1].route[%d].", i)
+		wantField(t, vs, p+"destination.host", "cart-api.shop.svc.cluster.local")
+		wantField(t, vs, p+"destination.subset", want[0])
+		wantField(t, vs, p+"destination.port.number", "8080")
+		wantField(t, vs, p+"weight", want[1])
+	}
+
+	t.Run("stable before adoption leaves the chart's route alone", func(t *testing.T) {
+		out := render(t, appAt("1.0")+routing, Options{})
+		wantField(t, find(t, out, "VirtualService", "cart-routes"), "spec.http[1].route[0].destination.subset", "v1")
+	})
+	t.Run("no default route is an error", func(t *testing.T) {
+		onlyMatch := strings.Replace(routing, "  - name: primary\n", "  - name: primary\n    match:\n    - uri:\n        prefix: /\n", 1)
+		err := renderErr(t, appAt("2.0")+onlyMatch, Options{Stage: mustStage(t, "10")})
+		if !strings.Contains(err.Error(), "VirtualService cart-routes") || !strings.Contains(err.Error(), "no default route") {
+			t.Errorf("error %q does not name the VirtualService and the problem", err)
+		}
+	})
+}
+
+// A gateway's VirtualService routes straight to the Service: its routes must follow
+// the stage too, or ingress traffic would split by pod count.
+func TestGatewayRoutesAreWeighted(t *testing.T) {
+	gw := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop-ingress
+spec:
+  hosts: ["shop.example.com"]
+  gateways: [shop-gateway]
+  http:
+  - match: [{uri: {prefix: /cart}}]
+    route:
+    - destination: {host: cart-api, port: {number: 8080}}
+  - match: [{uri: {prefix: /pinned}}]
+    route:
+    - destination: {host: cart-api, subset: v1}
+`
+	out := render(t, appAt("2.0")+gw, Options{Stage: mustStage(t, "10")})
+	vs := find(t, out, "VirtualService", "shop-ingress")
+	if w := weights(t, vs, 0); w["production"] != "90" || w["canary"] != "10" {
+		t.Errorf("gateway route weights = %v", w)
+	}
+	wantField(t, vs, "spec.http[0].route[1].destination.port.number", "8080")
+	wantField(t, vs, "spec.http[1].route[0].destination.subset", "v1")
+	if c := count(t, out, "VirtualService"); c != 2 {
+		t.Errorf("%d VirtualServices, want the gateway's plus one for the mesh host", c)
+	}
+}
+
+// Hazard 4: an autoscaled Deployment's canary gets its own autoscaler and neither
+// manifest pins a replica count the autoscaler would fight.
+func TestAutoscalerTwin(t *testing.T) {
+	hpa := `---
+# Source: shop/templates/hpa.yaml
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: cart
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: cart}
+  minReplicas: 2
+  maxReplicas: 4
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}
+`
+	for _, stage := range []string{"stable", "10", "swap", "final"} {
+		t.Run(stage, func(t *testing.T) {
+			out := render(t, appAt("2.0")+hpa, Options{Stage: mustStage(t, stage)})
+			wantField(t, find(t, out, "Deployment", "cart"), "spec.replicas", "<none>")
+			canary := find(t, out, "Deployment", "cart-canary")
+			up := stage == "10" || stage == "swap"
+			if up {
+				wantField(t, canary, "spec.replicas", "<none>")
+				twin := find(t, out, "HorizontalPodAutoscaler", "cart-canary")
+				wantField(t, twin, "spec.scaleTargetRef.name", "cart-canary")
+				wantField(t, twin, "spec.minReplicas", "2")
+				wantField(t, find(t, out, "HorizontalPodAutoscaler", "cart"), "spec.scaleTargetRef.name", "cart")
+				if !strings.Contains(out, "# Source: shop/templates/hpa.yaml\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: cart-canary") {
+					t.Errorf("twin does not follow its origin's Source:\n%s", out)
+				}
+			} else {
+				wantField(t, canary, "spec.replicas", "0")
+				if c := count(t, out, "HorizontalPodAutoscaler"); c != 1 {
+					t.Errorf("%d autoscalers at %s, want only production's", c, stage)
+				}
+			}
+		})
+	}
+	t.Run("canary replicas become the twin's floor", func(t *testing.T) {
+		n := int32(6)
+		out := render(t, appAt("2.0")+hpa, Options{Stage: mustStage(t, "10"), CanaryReplicas: &n})
+		twin := find(t, out, "HorizontalPodAutoscaler", "cart-canary")
+		wantField(t, twin, "spec.minReplicas", "6")
+		wantField(t, twin, "spec.maxReplicas", "6")
+	})
+}
+
+func TestMultiContainerPods(t *testing.T) {
+	withSidecar := func(tag string) string {
+		return strings.Replace(appAt(tag), "      - name: cart\n", "      - name: log\n        image: repo/log:"+tag+"\n      - name: cart\n", 1)
+	}
+	pinned := render(t, withSidecar("1.0"), Options{})
+	out := render(t, withSidecar("2.0"), Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(pinned)})
+	prod := find(t, out, "Deployment", "cart")
+	canary := find(t, out, "Deployment", "cart-canary")
+	wantField(t, prod, "spec.template.spec.containers[0].image", "repo/log:1.0")
+	wantField(t, prod, "spec.template.spec.containers[1].image", "repo/cart:1.0")
+	wantField(t, canary, "spec.template.spec.containers[0].image", "repo/log:2.0")
+	wantField(t, canary, "spec.template.spec.containers[1].image", "repo/cart:2.0")
+}
+
+func TestNamedPorts(t *testing.T) {
+	renamed := strings.Replace(appAt("2.0"), "        - name: http\n", "        - name: web\n", 1)
+	err := renderErr(t, renamed, Options{Stage: mustStage(t, "10")})
+	for _, want := range []string{"Service cart-api", `"http"`, "Deployment cart"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+const reviews = `---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+` + `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1}
+spec:
+  selector: {matchLabels: {app: reviews, version: v1}}
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec: {containers: [{name: reviews, image: reviews:v1}]}
+` + `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v2}
+spec:
+  selector: {matchLabels: {app: reviews, version: v2}}
+  template:
+    metadata: {labels: {app: reviews, version: v2}}
+    spec: {containers: [{name: reviews, image: reviews:v2}]}
+`
+
+func TestServiceSelectingSeveralDeployments(t *testing.T) {
+	t.Run("--workload picks one", func(t *testing.T) {
+		res, err := Render([]byte(reviews), Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(res.Manifest)
+		find(t, out, "Deployment", "reviews-v2-canary")
+		if strings.Contains(out, "reviews-v1-canary") {
+			t.Error("reviews-v1 was canaried too")
+		}
+		// The subsets keep to reviews-v2's pods.
+		wantField(t, find(t, out, "DestinationRule", "reviews"), "spec.subsets[1].labels",
+			"app: reviews\nhelm-canary.io/track: canary\nversion: v2")
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "reviews-v1") {
+			t.Errorf("warnings = %q, want one about reviews-v1 losing traffic", res.Warnings)
+		}
+	})
+	t.Run("by default none is canaried, with a warning", func(t *testing.T) {
+		res, err := Render([]byte(reviews), Options{Stage: mustStage(t, "10")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(res.Manifest) != reviews {
+			t.Errorf("output changed:\n%s", res.Manifest)
+		}
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "--workload") {
+			t.Errorf("warnings = %q", res.Warnings)
+		}
+	})
+	t.Run("naming two is an error", func(t *testing.T) {
+		err := renderErr(t, reviews, Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v1", "reviews-v2"}})
+		if !strings.Contains(err.Error(), "Service reviews") {
+			t.Errorf("error %q does not name the Service", err)
+		}
+	})
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		opts Options
+		want []string
+	}{
+		{name: "not YAML", in: "apiVersion: v1\nkind: [unclosed\n", want: []string{"document 1", "not valid YAML"}},
+		{name: "not an object", in: "just some text\n", want: []string{"document 1", "not a Kubernetes object"}},
+		{name: "no kind", in: "apiVersion: v1\nmetadata: {name: x}\n", want: []string{"no kind"}},
+		{name: "empty", in: "\n---\n# nothing\n", want: []string{"no manifests"}},
+		{name: "unknown workload", in: appAt("1"), opts: Options{Workloads: []string{"kart"}}, want: []string{`"kart"`, "Deployments: cart", "--workload"}},
+		{name: "workload without Service", in: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: worker}\nspec:\n  selector: {matchLabels: {app: w}}\n  template: {metadata: {labels: {app: w}}, spec: {containers: [{name: w, image: w}]}}\n",
+			opts: Options{Workloads: []string{"worker"}}, want: []string{"Deployment worker", "no Service", "app=w"}},
+		{name: "bad track label", in: appAt("1"), opts: Options{TrackLabel: "-bad-"}, want: []string{"track label"}},
+		{name: "negative canary replicas", in: appAt("1"), opts: Options{CanaryReplicas: new(int32(-1))}, want: []string{"canary replicas"}},
+		{name: "bad production manifest", in: appAt("1"), opts: Options{ProductionManifest: []byte("kind: [")}, want: []string{"production manifest"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := renderErr(t, tt.in, tt.opts)
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// Hazard 6: when the chart changes the labels the Service selects, the canary pods
+// would get no traffic through the Service.
+func TestServiceMustSelectBothSides(t *testing.T) {
+	pinned := productionManifest(t)
+	moved := strings.ReplaceAll(appAt("2.0"), "app: cart", "app: cart2")
+	moved = strings.Replace(moved, "    app: cart2\n  ports", "    app: cart\n  ports", 1) // Service keeps app: cart
+	err := renderErr(t, moved, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(pinned), Workloads: []string{"cart"}})
+	if !strings.Contains(err.Error(), "Service cart-api") || !strings.Contains(err.Error(), "canary pods") {
+		t.Errorf("error %q should say the Service misses the canary pods", err)
+	}
+}
+
+// With named workloads, documents that cannot matter are never parsed, so a
+// malformed one that Helm would reject anyway does not cost a parse.
+func TestNamedWorkloadsSkipUnrelatedDocuments(t *testing.T) {
+	junk := "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: junk\ndata: {a: [\n"
+	out := render(t, appAt("2.0")+junk, Options{Stage: mustStage(t, "10"), Workloads: []string{"cart"}})
+	if !strings.HasSuffix(out, junk) {
+		t.Errorf("unrelated document not passed through")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c, err := ParseConfig([]byte("image: {tag: 2}\ncanary:\n  stage: \"90\"\n  canaryReplicas: 1\n  trackLabel: example.com/track\n  workloads:\n    cart: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Options
+	if err := c.Apply(&o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Stage.String() != "90" || *o.CanaryReplicas != 1 || o.TrackLabel != "example.com/track" || strings.Join(o.Workloads, ",") != "cart" {
+		t.Errorf("options = %+v", o)
+	}
+	if _, err := ParseConfig([]byte("stage: 10\ncanaryReplica: 2\n")); err == nil || !strings.Contains(err.Error(), "canaryReplica") {
+		t.Errorf("misspelt key: err = %v, want it named", err)
+	}
+	c, _ = ParseConfig([]byte("stage: 150\n"))
+	if err := c.Apply(&o); err == nil {
+		t.Error("stage 150 accepted")
+	}
+}
+
+func TestScanKindAndName(t *testing.T) {
+	tests := []struct{ in, kind, name string }{
+		{"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n", "ConfigMap", "a"},
+		{"kind: \"Service\" # c\nmetadata:\n  labels:\n    name: x\n  name: 'b'\n", "Service", "b"},
+		{"metadata:\n    name: c\nkind: Deployment\n", "Deployment", "c"},
+		{"{\"kind\": \"Service\"}\n", "", ""},
+		{"kind: A\nkind: B\n", "", ""},
+		{"kind: Deployment\nmetadata:\n  name: {{ bad }}\n", "Deployment", ""},
+		{"kind: Secret\ndata:\n  x: |\n    kind: Deployment\n", "Secret", ""},
+	}
+	for _, tt := range tests {
+		kind, name := scanKindAndName([]byte(tt.in))
+		if kind != tt.kind || name != tt.name {
+			t.Errorf("scan(%q) = %q, %q; want %q, %q", tt.in, kind, name, tt.kind, tt.name)
+		}
+	}
+}
+
+func TestHostMatches(t *testing.T) {
+	for _, tt := range []struct {
+		host, name, ns string
+		want           bool
+	}{
+		{"cart", "cart", "shop", true},
+		{"cart.shop", "cart", "shop", true},
+		{"cart.shop.svc.cluster.local", "cart", "shop", true},
+		{"cart.other.svc.cluster.local", "cart", "shop", false},
+		{"cart.any.svc.cluster.local", "cart", "", true},
+		{"cart-api", "cart", "", false},
+		{"cart.example.com", "cart", "", false},
+		{"*", "cart", "", false},
+	} {
+		if got := hostMatches(tt.host, tt.name, tt.ns); got != tt.want {
+			t.Errorf("hostMatches(%q, %q, %q) = %v", tt.host, tt.name, tt.ns, got)
+		}
+	}
+}

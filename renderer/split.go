@@ -1,0 +1,233 @@
+package renderer
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// document is one YAML document of a stream, kept as the exact bytes it was read
+// from so that untouched documents can be written back unchanged.
+type document struct {
+	index  int    // 1-based position in the input, for error messages
+	raw    []byte // everything, from the separator line (if any) to the next one
+	header []byte // the separator line and the comment/blank lines before the content
+	body   []byte // raw without header
+
+	kind string // top-level kind from a cheap scan; "" when the scan could not tell
+	name string // metadata.name from a cheap scan; "" when it could not tell
+
+	node    *yaml.RNode // the parsed body, nil until parse is called
+	parsed  bool
+	changed bool
+
+	// after holds new documents to write right after this one.
+	after []*document
+}
+
+// splitDocuments cuts a stream at its "---" separator lines. It does not parse.
+func splitDocuments(in []byte) []*document {
+	var docs []*document
+	start := 0
+	lineStart := 0
+	for lineStart < len(in) {
+		end := bytes.IndexByte(in[lineStart:], '\n')
+		next := len(in)
+		if end >= 0 {
+			next = lineStart + end + 1
+		}
+		if lineStart > start && isSeparator(in[lineStart:next]) {
+			docs = append(docs, newDocument(in[start:lineStart]))
+			start = lineStart
+		}
+		lineStart = next
+	}
+	if start < len(in) {
+		docs = append(docs, newDocument(in[start:]))
+	}
+	for i, d := range docs {
+		d.index = i + 1
+	}
+	return docs
+}
+
+// isSeparator reports whether a line is a YAML document start marker ("---" alone or
+// followed by blanks or a comment). A marker followed by content on the same line is
+// left inside the document; the parser will handle or reject it.
+func isSeparator(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("---")) {
+		return false
+	}
+	rest := bytes.TrimRight(line[3:], " \t\r\n")
+	return len(rest) == 0 || (len(line) > 3 && (line[3] == ' ' || line[3] == '\t') && bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte("#")))
+}
+
+func newDocument(raw []byte) *document {
+	d := &document{raw: raw}
+	// The header is the separator and the comment or blank lines that precede the
+	// content: Helm 3's "# Source:" line lives there and must survive a re-encode.
+	pos := 0
+	for pos < len(raw) {
+		end := bytes.IndexByte(raw[pos:], '\n')
+		next := len(raw)
+		if end >= 0 {
+			next = pos + end + 1
+		}
+		line := bytes.TrimSpace(raw[pos:next])
+		if !(len(line) == 0 || line[0] == '#' || (pos == 0 && isSeparator(raw[pos:next]))) {
+			break
+		}
+		pos = next
+	}
+	d.header, d.body = raw[:pos], raw[pos:]
+	d.kind, d.name = scanKindAndName(d.body)
+	return d
+}
+
+// empty reports whether the document holds no content, only comments or blanks.
+func (d *document) empty() bool { return len(bytes.TrimSpace(d.body)) == 0 }
+
+// source is the template file the document came from: Helm 3's "# Source:" comment,
+// or Helm 4's filename annotation once parsed.
+func (d *document) source() string {
+	for _, line := range strings.Split(string(d.header), "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(line), "# Source:"); ok {
+			return strings.TrimSpace(s)
+		}
+	}
+	if d.node != nil {
+		return d.node.GetAnnotations()[helm4FilenameAnnotation]
+	}
+	return ""
+}
+
+// parse decodes the body once. A document that is not a single YAML mapping with a
+// kind is an error naming its position and source.
+func (d *document) parse() (*yaml.RNode, error) {
+	if d.parsed {
+		return d.node, nil
+	}
+	d.parsed = true
+	if d.empty() {
+		return nil, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(d.body))
+	var n yaml.Node
+	if err := dec.Decode(&n); err != nil {
+		return nil, fmt.Errorf("%s is not valid YAML: %w; fix the template that renders it", d.describe(), err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%s holds more than one YAML document; separate documents with a line of ---", d.describe())
+	}
+	rn := yaml.NewRNode(&n)
+	if rn.YNode().Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s is not a Kubernetes object (a YAML mapping with apiVersion and kind); fix the template that renders it", d.describe())
+	}
+	if rn.GetKind() == "" || rn.GetApiVersion() == "" {
+		return nil, fmt.Errorf("%s has no kind or apiVersion; every document must be a Kubernetes object", d.describe())
+	}
+	d.node = rn
+	d.kind = rn.GetKind()
+	d.name = rn.GetName()
+	return rn, nil
+}
+
+// describe names the document for errors: kind/name when known, else its position.
+func (d *document) describe() string {
+	where := fmt.Sprintf("document %d", d.index)
+	if s := d.source(); s != "" {
+		where += " (" + s + ")"
+	}
+	if d.kind != "" && d.name != "" {
+		return fmt.Sprintf("%s %s, %s", d.kind, d.name, where)
+	}
+	return where
+}
+
+// scanKindAndName reads the top-level kind and metadata.name of a block-style
+// document without parsing it. It returns "" for either when the document is not
+// plainly laid out (flow style, several kind lines, anchors, quoting it cannot read);
+// callers then parse the document, so a wrong "" only costs time, never correctness.
+func scanKindAndName(body []byte) (kind, name string) {
+	inMetadata := false
+	metaIndent := -1
+	kinds := 0
+	for len(body) > 0 {
+		end := bytes.IndexByte(body, '\n')
+		var line []byte
+		if end < 0 {
+			line, body = body, nil
+		} else {
+			line, body = body[:end], body[end+1:]
+		}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == '{' || line[0] == '[' {
+			return "", ""
+		}
+		if line[0] != ' ' && line[0] != '\t' && line[0] != '#' {
+			inMetadata = false
+			if v, ok := bytes.CutPrefix(line, []byte("kind:")); ok {
+				kinds++
+				kind = plainScalar(v)
+			} else if v, ok := bytes.CutPrefix(line, []byte("metadata:")); ok && len(bytes.TrimSpace(v)) == 0 {
+				inMetadata = true
+				metaIndent = -1
+			}
+			continue
+		}
+		if !inMetadata {
+			continue
+		}
+		trimmed := bytes.TrimLeft(line, " ")
+		if len(trimmed) == 0 || trimmed[0] == '#' {
+			continue
+		}
+		indent := len(line) - len(trimmed)
+		if metaIndent < 0 {
+			metaIndent = indent
+		}
+		if indent == metaIndent {
+			if v, ok := bytes.CutPrefix(trimmed, []byte("name:")); ok {
+				name = plainScalar(v)
+			}
+		}
+	}
+	if kinds != 1 {
+		return "", ""
+	}
+	return kind, name
+}
+
+// plainScalar returns a simple one-line scalar value (optionally quoted, optionally
+// followed by a comment), or "" when the value needs a real parser.
+func plainScalar(v []byte) string {
+	s := strings.TrimSpace(string(v))
+	if i := strings.Index(s, " #"); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		s = s[1 : len(s)-1]
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return ""
+		}
+	}
+	return s
+}
+
+// encode writes a changed document: its header verbatim, then the re-encoded body.
+func encodeDocument(buf *bytes.Buffer, header []byte, node *yaml.RNode) error {
+	buf.Write(header)
+	enc := yaml.NewEncoder(buf)
+	if err := enc.Encode(node.Document()); err != nil {
+		return err
+	}
+	return enc.Close()
+}
