@@ -91,11 +91,11 @@ type release struct {
 }
 
 type deployment struct {
-	doc       *document
-	name, ns  string
-	template  *yaml.RNode // spec.template as rendered
-	selector  map[string]string
-	hook      bool
+	doc      *document
+	name, ns string
+	template *yaml.RNode // spec.template as rendered
+	selector map[string]string
+	hook     bool
 }
 
 type service struct {

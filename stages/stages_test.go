@@ -55,6 +55,3 @@ func TestParseErrorNamesTheFix(t *testing.T) {
 		t.Fatalf("error %v does not list the valid stages", err)
 	}
 }
-
-
-
