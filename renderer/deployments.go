@@ -14,8 +14,7 @@ import (
 func (r *release) splitDeployments() error {
 	for _, w := range r.workloads {
 		d := w.d.doc.node
-		labeled := w.pinned != nil && templateLabels(w.pinned)[r.track] == TrackProduction
-		if w.pinned != nil && !labeled && r.stage != stages.Stable && r.stage.ProductionWeight() > 0 {
+		if w.pinned != nil && !w.labeled && r.stage != stages.Stable && r.stage.ProductionWeight() > 0 {
 			// Hazard 2: the running production pods lack the track label until they
 			// roll, so the production subset would have no endpoints.
 			return fmt.Errorf("Deployment %s: its running pods do not carry the label %s=%s yet, so routing %d%% of traffic to the production subset would fail; render stage stable first and let production roll out, then stage %s",
@@ -24,10 +23,10 @@ func (r *release) splitDeployments() error {
 
 		autoscaled := len(w.hpas) > 0
 		productionReplicas := int32(1)
-		if v, _ := d.Pipe(yaml.Lookup("spec", "replicas")); v != nil {
-			n, err := strconv.ParseInt(yaml.GetValue(v), 10, 32)
+		if v := lookup(d.YNode(), "spec", "replicas"); v != nil {
+			n, err := strconv.ParseInt(v.Value, 10, 32)
 			if err != nil || n < 0 {
-				return fmt.Errorf("Deployment %s: spec.replicas %q is not a whole number; fix the chart value that sets it", w.name, yaml.GetValue(v))
+				return fmt.Errorf("Deployment %s: spec.replicas %q is not a whole number; fix the chart value that sets it", w.name, v.Value)
 			}
 			productionReplicas = int32(n)
 		}
@@ -39,52 +38,34 @@ func (r *release) splitDeployments() error {
 		// The canary is the Deployment as rendered now: copy before production changes.
 		canary := d.Copy()
 
-		production := r.productionTemplate(w).Copy()
-		if err := setLabel(production, r.track, TrackProduction, "metadata", "labels"); err != nil {
-			return err
-		}
-		if err := d.PipeE(yaml.Lookup("spec"), yaml.SetField("template", production)); err != nil {
-			return fmt.Errorf("Deployment %s: %w", w.name, err)
-		}
-		if err := setLabel(d, r.track, TrackProduction, "metadata", "labels"); err != nil {
-			return err
-		}
+		// Production's template node is either the rendered one (now only production's,
+		// the canary has its copy) or the pinned one, which nothing else uses.
+		spec := lookupCreate(d.YNode(), "spec")
+		production := r.productionTemplate(w).YNode()
+		setField(spec, "template", production)
+		setField(lookupCreate(production, "metadata", "labels"), r.track, stringNode(TrackProduction))
+		setField(lookupCreate(d.YNode(), "metadata", "labels"), r.track, stringNode(TrackProduction))
 		if autoscaled {
 			// Hazard 4: a replica count in the manifest would be re-applied on every
 			// upgrade and fight the autoscaler.
-			if err := d.PipeE(yaml.Lookup("spec"), yaml.Clear("replicas")); err != nil {
-				return err
-			}
+			deleteField(spec, "replicas")
 		}
 		w.d.doc.changed = true
 
-		if err := canary.SetName(w.name + canarySuffix); err != nil {
-			return err
-		}
-		if err := setLabel(canary, r.track, TrackCanary, "metadata", "labels"); err != nil {
-			return err
-		}
-		if err := setLabel(canary, r.track, TrackCanary, "spec", "selector", "matchLabels"); err != nil {
-			return err
-		}
-		if err := setLabel(canary, r.track, TrackCanary, "spec", "template", "metadata", "labels"); err != nil {
-			return err
-		}
+		c := canary.YNode()
+		setField(lookupCreate(c, "metadata"), "name", stringNode(w.name+canarySuffix))
+		setField(lookupCreate(c, "metadata", "labels"), r.track, stringNode(TrackCanary))
+		setField(lookupCreate(c, "spec", "selector", "matchLabels"), r.track, stringNode(TrackCanary))
+		setField(lookupCreate(c, "spec", "template", "metadata", "labels"), r.track, stringNode(TrackCanary))
+		canarySpec := lookupCreate(c, "spec")
 		switch {
 		case !r.stage.CanaryUp():
-			err := canary.PipeE(yaml.Lookup("spec"), yaml.SetField("replicas", intNode(0)))
-			if err != nil {
-				return err
-			}
+			setField(canarySpec, "replicas", intNode(0).YNode())
 		case autoscaled:
 			// The canary's own autoscaler (twinAutoscalers) sizes it.
-			if err := canary.PipeE(yaml.Lookup("spec"), yaml.Clear("replicas")); err != nil {
-				return err
-			}
+			deleteField(canarySpec, "replicas")
 		default:
-			if err := canary.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec"), yaml.SetField("replicas", intNode(int64(canaryReplicas)))); err != nil {
-				return err
-			}
+			setField(canarySpec, "replicas", intNode(int64(canaryReplicas)).YNode())
 		}
 		w.canary = r.attach(w.d.doc, canary)
 	}
@@ -152,13 +133,6 @@ func (r *release) attach(origin *document, n *yaml.RNode) *document {
 	doc := &document{header: []byte(header), node: n, parsed: true, changed: true, kind: n.GetKind(), name: n.GetName()}
 	origin.after = append(origin.after, doc)
 	return doc
-}
-
-func setLabel(n *yaml.RNode, key, value string, path ...string) error {
-	if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, path...), yaml.SetField(key, yaml.NewStringRNode(value))); err != nil {
-		return fmt.Errorf("%s %s: setting %s: %w", n.GetKind(), n.GetName(), key, err)
-	}
-	return nil
 }
 
 func intNode(v int64) *yaml.RNode {

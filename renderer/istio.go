@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	networking "istio.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -25,8 +27,7 @@ type routing struct {
 func (r *release) routings() []routing {
 	var out []routing
 	for _, w := range r.workloads {
-		labeled := w.pinned != nil && templateLabels(w.pinned)[r.track] == TrackProduction
-		bySubset := r.stage != stages.Stable || labeled
+		bySubset := r.stage != stages.Stable || w.labeled
 		for _, svc := range w.services {
 			out = append(out, routing{w: w, svc: svc, bySubset: bySubset})
 		}
@@ -301,9 +302,7 @@ func fixZeroWeights(n *yaml.RNode, path ...string) error {
 		for _, d := range dests.Value.YNode().Content {
 			dn := yaml.NewRNode(d)
 			if dn.Field("weight") == nil {
-				if err := dn.PipeE(yaml.SetField("weight", intNode(0))); err != nil {
-					return err
-				}
+				setField(d, "weight", intScalar("0"))
 			}
 		}
 	}
@@ -312,30 +311,26 @@ func fixZeroWeights(n *yaml.RNode, path ...string) error {
 
 // istioObject wraps an istio.io/api spec into a networking.istio.io/v1 object for a
 // Service: same namespace, the Service's labels.
-func (r *release) istioObject(kind, name string, svc *service, spec interface{ MarshalJSON() ([]byte, error) }) (*yaml.RNode, error) {
+func (r *release) istioObject(kind, name string, svc *service, spec proto.Message) (*yaml.RNode, error) {
 	specNode, err := toNode(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", kind, name, err)
 	}
-	n := yaml.NewMapRNode(nil)
-	n.SetApiVersion(istioAPIVersion)
-	n.SetKind(kind)
-	if err := n.SetName(name); err != nil {
-		return nil, err
-	}
+	meta := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+	setField(meta, "name", stringNode(name))
 	if svc.ns != "" {
-		if err := n.SetNamespace(svc.ns); err != nil {
-			return nil, err
-		}
+		setField(meta, "namespace", stringNode(svc.ns))
 	}
 	if len(svc.labels) > 0 {
-		if err := n.SetLabels(svc.labels); err != nil {
-			return nil, err
-		}
+		// Same labels as the Service, in the Service's order.
+		setField(meta, "labels", yaml.CopyYNode(lookup(svc.doc.node.YNode(), "metadata", "labels")))
 	}
-	if err := n.PipeE(yaml.SetField("spec", specNode)); err != nil {
-		return nil, err
-	}
+	obj := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+	setField(obj, "apiVersion", stringNode(istioAPIVersion))
+	setField(obj, "kind", stringNode(kind))
+	setField(obj, "metadata", meta)
+	setField(obj, "spec", specNode.YNode())
+	n := yaml.NewRNode(obj)
 	return n, nil
 }
 
@@ -354,23 +349,8 @@ func (r *release) freeName(kind, name string) string {
 	return name
 }
 
-// toNode converts an istio.io/api message to a block-style YAML node through its
-// protobuf JSON encoding, the only encoding that is right for these types.
-func toNode(msg interface{ MarshalJSON() ([]byte, error) }) (*yaml.RNode, error) {
-	js, err := msg.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	var n yaml.Node
-	if err := yaml.Unmarshal(js, &n); err != nil {
-		return nil, err
-	}
-	plain(&n)
-	if n.Kind == yaml.DocumentNode {
-		return yaml.NewRNode(n.Content[0]), nil
-	}
-	return yaml.NewRNode(&n), nil
-}
+// toNode converts an istio.io/api message to YAML with the protobuf JSON field names.
+func toNode(msg proto.Message) (*yaml.RNode, error) { return protoNode(msg) }
 
 // plain drops the JSON flow and quoting styles so the YAML reads like a chart's.
 func plain(n *yaml.Node) {

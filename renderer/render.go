@@ -93,7 +93,8 @@ type release struct {
 type deployment struct {
 	doc      *document
 	name, ns string
-	template *yaml.RNode // spec.template as rendered
+	template *yaml.RNode       // spec.template as rendered
+	labels   map[string]string // the rendered pod template's labels
 	selector map[string]string
 	hook     bool
 }
@@ -113,8 +114,11 @@ type workload struct {
 	// pinned is production's pod template from the production manifest, nil when
 	// there is none (first install, or rendering offline).
 	pinned *yaml.RNode
-	hpas   []*document
-	canary *document
+	// labeled is true when the running production pods (per the production
+	// manifest) carry the track label, so the production subset has endpoints.
+	labeled bool
+	hpas    []*document
+	canary  *document
 }
 
 // filters is the order of the transformation, in one place.
@@ -182,7 +186,7 @@ func (r *release) index() error {
 		if dep.template == nil || !explicit[dep.name] {
 			continue
 		}
-		for _, labels := range []map[string]string{templateLabels(dep.template), templateLabels(r.pinned[dep.name])} {
+		for _, labels := range []map[string]string{dep.labels, templateLabels(r.pinned[dep.name])} {
 			for _, v := range labels {
 				if v != "" {
 					values = append(values, []byte(v))
@@ -221,8 +225,11 @@ func (r *release) add(d *document) error {
 	meta := metaOf(n)
 	switch {
 	case d.kind == "Deployment" && strings.HasPrefix(n.GetApiVersion(), "apps/"):
-		tmpl, _ := n.Pipe(yaml.Lookup("spec", "template"))
-		dep := &deployment{doc: d, name: meta.name, ns: meta.ns, template: tmpl, hook: meta.hook}
+		var tmpl *yaml.RNode
+		if t := lookup(n.YNode(), "spec", "template"); t != nil {
+			tmpl = yaml.NewRNode(t)
+		}
+		dep := &deployment{doc: d, name: meta.name, ns: meta.ns, template: tmpl, labels: templateLabels(tmpl), hook: meta.hook}
 		dep.selector = stringMap(n, "spec", "selector", "matchLabels")
 		r.deployments = append(r.deployments, dep)
 	case d.kind == "Service" && n.GetApiVersion() == "v1":
@@ -265,12 +272,12 @@ func sameNamespace(a, b string) bool { return a == "" || b == "" || a == b }
 
 // stringMap reads a map of strings at path; nil when absent.
 func stringMap(n *yaml.RNode, path ...string) map[string]string {
-	m, err := n.Pipe(yaml.Lookup(path...))
-	if err != nil || m == nil || m.YNode().Kind != yaml.MappingNode {
+	m := lookup(n.YNode(), path...)
+	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
-	out := map[string]string{}
-	c := m.YNode().Content
+	out := make(map[string]string, len(m.Content)/2)
+	c := m.Content
 	for i := 0; i+1 < len(c); i += 2 {
 		out[c[i].Value] = c[i+1].Value
 	}

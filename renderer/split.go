@@ -222,12 +222,37 @@ func plainScalar(v []byte) string {
 	return s
 }
 
-// encode writes a changed document: its header verbatim, then the re-encoded body.
-func encodeDocument(buf *bytes.Buffer, header []byte, node *yaml.RNode) error {
-	buf.Write(header)
-	enc := yaml.NewEncoder(buf)
-	if err := enc.Encode(node.Document()); err != nil {
-		return err
+// encoder re-encodes changed documents. One yaml encoder serves the whole stream
+// because a new one per document costs more than the encoding itself; it writes its
+// own "---" before every document after the first, which is dropped since each
+// document keeps its original header.
+type encoder struct {
+	scratch bytes.Buffer
+	enc     *yaml.Encoder
+	started bool
+	count   int
+}
+
+// encoderLifetime bounds how many documents one yaml encoder writes: its event queue
+// only grows, so a single encoder for thousands of documents holds them all.
+var encoderLifetime = 1
+
+func (e *encoder) encode(buf *bytes.Buffer, header []byte, node *yaml.RNode) error {
+	if e.enc == nil || e.count >= encoderLifetime {
+		e.enc = yaml.NewEncoder(&e.scratch)
+		e.started, e.count = false, 0
 	}
-	return enc.Close()
+	e.count++
+	e.scratch.Reset()
+	if err := e.enc.Encode(node.Document()); err != nil {
+		return fmt.Errorf("encoding %s %s: %w", node.GetKind(), node.GetName(), err)
+	}
+	out := e.scratch.Bytes()
+	if e.started {
+		out = bytes.TrimPrefix(out, []byte("---\n"))
+	}
+	e.started = true
+	buf.Write(header)
+	buf.Write(out)
+	return nil
 }

@@ -2,6 +2,7 @@ package renderer
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,15 +19,14 @@ func (r *release) selectWorkloads() error {
 		}
 		byName[dep.name] = dep
 	}
+	index := newServiceIndex(r.services)
 	servicesOf := func(dep *deployment) []*service {
-		var out []*service
-		pinnedLabels := templateLabels(r.pinned[dep.name])
-		for _, svc := range r.services {
-			if !sameNamespace(svc.ns, dep.ns) {
-				continue
-			}
-			if selects(svc.selector, templateLabels(dep.template)) || selects(svc.selector, pinnedLabels) {
-				out = append(out, svc)
+		out := index.selecting(dep.ns, dep.labels)
+		if pinned := templateLabels(r.pinned[dep.name]); pinned != nil {
+			for _, svc := range index.selecting(dep.ns, pinned) {
+				if !slices.Contains(out, svc) {
+					out = append(out, svc)
+				}
 			}
 		}
 		return out
@@ -67,11 +67,13 @@ func (r *release) selectWorkloads() error {
 		if len(svcs) == 0 {
 			if explicit {
 				return fmt.Errorf("Deployment %s: no Service in the manifests selects its pods (pod labels %s); canary traffic is routed through a Service: add one that selects these labels, or drop --workload %s",
-					dep.name, formatLabels(templateLabels(dep.template)), dep.name)
+					dep.name, formatLabels(dep.labels), dep.name)
 			}
 			continue // a Deployment nothing routes to is left alone
 		}
-		r.workloads = append(r.workloads, &workload{d: dep, name: dep.name, services: svcs, pinned: r.pinned[dep.name]})
+		w := &workload{d: dep, name: dep.name, services: svcs, pinned: r.pinned[dep.name]}
+		w.labeled = w.pinned != nil && templateLabels(w.pinned)[r.track] == TrackProduction
+		r.workloads = append(r.workloads, w)
 	}
 
 	// One Service can route to one canaried Deployment: its DestinationRule has one
@@ -112,11 +114,17 @@ func (r *release) selectWorkloads() error {
 	}
 
 	// A Service that selects a canaried Deployment and others too: say what happens.
+	selectedBy := map[*service][]*deployment{}
+	for _, dep := range r.deployments {
+		for _, svc := range index.selecting(dep.ns, dep.labels) {
+			selectedBy[svc] = append(selectedBy[svc], dep)
+		}
+	}
 	for _, w := range r.workloads {
 		for _, svc := range w.services {
 			var others []string
-			for _, dep := range r.deployments {
-				if dep != w.d && dep.template != nil && sameNamespace(svc.ns, dep.ns) && selects(svc.selector, templateLabels(dep.template)) {
+			for _, dep := range selectedBy[svc] {
+				if dep != w.d {
 					others = append(others, dep.name)
 				}
 			}
@@ -138,6 +146,42 @@ func (r *release) selectWorkloads() error {
 		}
 	}
 	return nil
+}
+
+// serviceIndex finds the Services that select a set of pod labels without trying
+// every Service: each Service is filed under one of its selector's key=value pairs,
+// which any pods it selects must carry.
+type serviceIndex map[string][]*service
+
+func newServiceIndex(services []*service) serviceIndex {
+	idx := serviceIndex{}
+	for _, svc := range services {
+		if len(svc.selector) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(svc.selector))
+		for k := range svc.selector {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		pair := keys[0] + "=" + svc.selector[keys[0]]
+		idx[pair] = append(idx[pair], svc)
+	}
+	return idx
+}
+
+func (idx serviceIndex) selecting(ns string, labels map[string]string) []*service {
+	var out []*service
+	for k, v := range labels {
+		for _, svc := range idx[k+"="+v] {
+			if sameNamespace(svc.ns, ns) && selects(svc.selector, labels) {
+				out = append(out, svc)
+			}
+		}
+	}
+	// Map iteration order is random; keep the input order for stable output.
+	sort.Slice(out, func(i, j int) bool { return out[i].doc.index < out[j].doc.index })
+	return out
 }
 
 func (r *release) hasVirtualServiceFor(svc *service) bool {
@@ -162,9 +206,9 @@ func (r *release) checkServices() error {
 	for _, w := range r.workloads {
 		production := r.productionTemplate(w)
 		for _, svc := range w.services {
-			if !selects(svc.selector, templateLabels(w.d.template)) {
+			if !selects(svc.selector, w.d.labels) {
 				return fmt.Errorf("Service %s selects the production pods of Deployment %s but not its canary pods (selector %s, new pod labels %s); keep the labels the Service selects the same across versions",
-					svc.name, w.name, formatLabels(svc.selector), formatLabels(templateLabels(w.d.template)))
+					svc.name, w.name, formatLabels(svc.selector), formatLabels(w.d.labels))
 			}
 			if !selects(svc.selector, templateLabels(production)) {
 				return fmt.Errorf("Service %s selects the canary pods of Deployment %s but not its production pods (selector %s, production pod labels %s); keep the labels the Service selects the same across versions",

@@ -6,17 +6,18 @@ import "bytes"
 // re-encoded under their original header, each followed by the documents derived
 // from it.
 func writeDocuments(buf *bytes.Buffer, docs []*document) error {
+	var enc encoder
 	for _, d := range docs {
-		if err := writeDocument(buf, d); err != nil {
+		if err := writeDocument(buf, &enc, d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeDocument(buf *bytes.Buffer, d *document) error {
+func writeDocument(buf *bytes.Buffer, enc *encoder, d *document) error {
 	if d.changed {
-		if err := encodeDocument(buf, d.header, d.node); err != nil {
+		if err := enc.encode(buf, d.header, d.node); err != nil {
 			return err
 		}
 	} else {
@@ -26,7 +27,7 @@ func writeDocument(buf *bytes.Buffer, d *document) error {
 		if n := buf.Len(); n > 0 && buf.Bytes()[n-1] != '\n' {
 			buf.WriteByte('\n')
 		}
-		if err := writeDocument(buf, a); err != nil {
+		if err := writeDocument(buf, enc, a); err != nil {
 			return err
 		}
 	}
