@@ -60,7 +60,9 @@ func (r *release) routeDestinationRules() error {
 		if err != nil {
 			return err
 		}
-		r.attach(rt.w.canary, n)
+		if _, err := attach(rt.w.canary, rt.w.source, rt.w.filename, n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -148,7 +150,9 @@ func (r *release) routeVirtualServices() error {
 		if err := fixZeroWeights(n, "spec", "http"); err != nil {
 			return err
 		}
-		r.attach(rt.w.canary, n)
+		if _, err := attach(rt.w.canary, rt.w.source, rt.w.filename, n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -241,20 +245,14 @@ func (r *release) replaceDestinations(doc *document, route *yaml.RNode, rt routi
 			return err
 		}
 		if port != nil {
-			if err := n.PipeE(yaml.Lookup("destination"), yaml.SetField("port", port.Copy())); err != nil {
-				return err
-			}
+			setField(lookupCreate(n.YNode(), "destination"), "port", yaml.CopyYNode(port.YNode()))
 		}
-		if n.Field("weight") == nil && len(list) > 1 {
-			if err := n.PipeE(yaml.SetField("weight", intNode(0))); err != nil {
-				return err
-			}
+		if field(n.YNode(), "weight") == nil && len(list) > 1 {
+			setField(n.YNode(), "weight", intScalar("0"))
 		}
 		nodes = append(nodes, n.YNode())
 	}
-	if err := route.PipeE(yaml.SetField("route", yaml.NewRNode(&yaml.Node{Kind: yaml.SequenceNode, Content: nodes}))); err != nil {
-		return fmt.Errorf("VirtualService %s: %w", doc.node.GetName(), err)
-	}
+	setField(route.YNode(), "route", &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: nodes})
 	doc.changed = true
 	return nil
 }
@@ -321,9 +319,9 @@ func (r *release) istioObject(kind, name string, svc *service, spec proto.Messag
 	if svc.ns != "" {
 		setField(meta, "namespace", stringNode(svc.ns))
 	}
-	if len(svc.labels) > 0 {
+	if svc.labels != nil && len(svc.labels.Content) > 0 {
 		// Same labels as the Service, in the Service's order.
-		setField(meta, "labels", yaml.CopyYNode(lookup(svc.doc.node.YNode(), "metadata", "labels")))
+		setField(meta, "labels", yaml.CopyYNode(svc.labels))
 	}
 	obj := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
 	setField(obj, "apiVersion", stringNode(istioAPIVersion))

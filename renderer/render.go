@@ -40,28 +40,25 @@ func Render(in []byte, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("no manifests in the input: pipe in the output of `helm template` or let Helm run the post-renderer")
 	}
 	r := &release{opts: opts, stage: opts.stage(), track: opts.trackLabel(), docs: docs}
-	if err := r.pinProduction(); err != nil {
-		return Result{}, err
+	if len(opts.Workloads) > 0 {
+		r.explicit = map[string]bool{}
+		for _, w := range opts.Workloads {
+			r.explicit[w] = true
+		}
 	}
-	if err := r.index(); err != nil {
-		return Result{}, err
-	}
-	if err := r.selectWorkloads(); err != nil {
-		return Result{}, err
-	}
-	for _, f := range r.filters() {
-		if err := f(); err != nil {
+	for _, step := range r.steps() {
+		if err := step(); err != nil {
 			return Result{}, err
 		}
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(in) + len(in)/2)
+	buf.Grow(len(in) * 2)
 	if err := writeDocuments(&buf, docs); err != nil {
 		return Result{}, err
 	}
 	res := Result{Manifest: buf.Bytes(), Warnings: r.warnings}
 	for _, w := range r.workloads {
-		s := WorkloadSummary{Name: w.name, ProductionPinned: w.pinned != nil && !r.stage.ProductionFromRender()}
+		s := WorkloadSummary{Name: w.name, ProductionPinned: w.pinned}
 		for _, svc := range w.services {
 			s.Services = append(s.Services, svc.name)
 		}
@@ -70,40 +67,63 @@ func Render(in []byte, opts Options) (Result, error) {
 	return res, nil
 }
 
-// release is the parsed view of one stream that the filters work on.
-type release struct {
-	opts  Options
-	stage stages.Stage
-	track string
-	docs  []*document
+// steps is the order of the transformation, in one place. Deployments are the bulk
+// of a release, so each one is parsed, split and encoded in one go and only small
+// facts about it (names, labels) are kept for the steps after it.
+func (r *release) steps() []func() error {
+	return []func() error{
+		r.pinProduction,      // read production's pod templates
+		r.classify,           // parse the routing objects; find the Deployments
+		r.indexServices,      // which Service selects which pods
+		r.splitDeployments,   // production + canary per Deployment
+		r.resolveSharedHosts, // one canary per Service
+		r.twinAutoscalers,
+		r.routeDestinationRules,
+		r.routeVirtualServices,
+	}
+}
 
-	deployments []*deployment
-	services    []*service
-	autoscalers []*document
-	vservices   []*document
-	destrules   []*document
+// release is the parsed view of one stream that the steps work on.
+type release struct {
+	opts     Options
+	stage    stages.Stage
+	track    string
+	docs     []*document
+	explicit map[string]bool // --workload names; nil selects by Service
 
 	// pinned maps Deployment names to their pod templates in the production manifest.
 	pinned map[string]*yaml.RNode
+
+	deploymentDocs []*document
+	serviceDocs    []*document
+	deployments    []*deployment // every parsed, non-hook Deployment
+	names          []string      // every Deployment name, for error messages
+	services       []*service
+	index          serviceIndex
+	autoscalers    []*document
+	vservices      []*document
+	destrules      []*document
 
 	workloads []*workload
 	warnings  []string
 }
 
+// deployment is what the later steps need to know of a Deployment.
 type deployment struct {
 	doc      *document
 	name, ns string
-	template *yaml.RNode       // spec.template as rendered
 	labels   map[string]string // the rendered pod template's labels
-	selector map[string]string
+	selector map[string]string // spec.selector.matchLabels
 	hook     bool
 }
 
+// service is what the steps need to know of a Service.
 type service struct {
-	doc      *document
-	name, ns string
-	selector map[string]string
-	labels   map[string]string
+	doc        *document
+	name, ns   string
+	selector   map[string]string
+	labels     *yaml.Node // metadata.labels, copied onto the routing objects
+	namedPorts []string   // targetPorts given by name
 }
 
 // workload is one canaried Deployment and everything that routes to it.
@@ -111,25 +131,16 @@ type workload struct {
 	d        *deployment
 	name     string
 	services []*service
-	// pinned is production's pod template from the production manifest, nil when
-	// there is none (first install, or rendering offline).
-	pinned *yaml.RNode
-	// labeled is true when the running production pods (per the production
-	// manifest) carry the track label, so the production subset has endpoints.
+	hpas     []*document
+	// pinned is true when production keeps the production manifest's pod template.
+	pinned bool
+	// labeled is true when the running production pods (per the production manifest)
+	// carry the track label, so that the production subset has endpoints.
 	labeled bool
-	hpas    []*document
-	canary  *document
-}
-
-// filters is the order of the transformation, in one place.
-func (r *release) filters() []func() error {
-	return []func() error{
-		r.checkServices,
-		r.splitDeployments,
-		r.twinAutoscalers,
-		r.routeDestinationRules,
-		r.routeVirtualServices,
-	}
+	// source and filename point new documents at the Deployment's template file
+	// (Helm 3's "# Source:" comment, Helm 4's annotation).
+	source, filename string
+	canary           *document
 }
 
 func hasContent(docs []*document) bool {
@@ -141,67 +152,149 @@ func hasContent(docs []*document) bool {
 	return false
 }
 
-// index parses the documents the transformation may need and classifies them.
-func (r *release) index() error {
-	explicit := map[string]bool{}
-	for _, w := range r.opts.Workloads {
-		explicit[w] = true
+// pinProduction reads the production manifest's Deployments.
+func (r *release) pinProduction() error {
+	if len(bytes.TrimSpace(r.opts.ProductionManifest)) == 0 {
+		return nil
 	}
-	var deferredServices []*document
+	r.pinned = map[string]*yaml.RNode{}
+	for _, d := range splitDocuments(r.opts.ProductionManifest) {
+		if d.empty() || (d.kind != "" && d.kind != "Deployment") ||
+			(r.explicit != nil && d.name != "" && !r.explicit[d.name]) {
+			continue
+		}
+		n, err := d.parse()
+		if err != nil {
+			return fmt.Errorf("production manifest: %w", err)
+		}
+		if n == nil || n.GetKind() != "Deployment" {
+			continue
+		}
+		if tmpl := lookup(n.YNode(), "spec", "template"); tmpl != nil {
+			r.pinned[n.GetName()] = yaml.NewRNode(tmpl)
+		}
+	}
+	return nil
+}
+
+// classify sorts the documents by kind with the cheap scan, and parses the routing
+// objects (few and small) and whatever the scan could not classify.
+func (r *release) classify() error {
 	for _, d := range r.docs {
 		if d.empty() {
 			continue
 		}
+		if d.kind == "" {
+			// The cheap scan could not tell: parse, which also rejects non-YAML.
+			if _, err := d.parse(); err != nil {
+				return err
+			}
+		}
 		switch d.kind {
-		case "":
-			// The cheap scan could not classify it: parse, which also rejects non-YAML.
 		case "Deployment":
-			if len(explicit) > 0 && d.name != "" && !explicit[d.name] {
-				// Not targeted: remember its name for error messages, never parse it.
-				r.deployments = append(r.deployments, &deployment{doc: d, name: d.name})
-				continue
+			r.deploymentDocs = append(r.deploymentDocs, d)
+			if d.name != "" {
+				r.names = append(r.names, d.name)
 			}
 		case "Service":
-			if len(explicit) > 0 {
-				deferredServices = append(deferredServices, d)
+			r.serviceDocs = append(r.serviceDocs, d)
+		case "HorizontalPodAutoscaler", "VirtualService", "DestinationRule":
+			n, err := d.parse()
+			if err != nil {
+				return err
+			}
+			if metaOf(n).hook {
 				continue
 			}
-		case "HorizontalPodAutoscaler", "VirtualService", "DestinationRule":
-		default:
-			continue
-		}
-		if err := r.add(d); err != nil {
-			return err
-		}
-	}
-	if len(deferredServices) == 0 {
-		return nil
-	}
-	// With named workloads, only Services that can possibly select their pods are
-	// worth parsing: a selector's values are among the pod labels' values, and label
-	// values are plain [A-Za-z0-9._-] strings, so a Service whose text contains none of
-	// them (and no escape sequence) cannot select the pods.
-	var values [][]byte
-	for _, dep := range r.deployments {
-		if dep.template == nil || !explicit[dep.name] {
-			continue
-		}
-		for _, labels := range []map[string]string{dep.labels, templateLabels(r.pinned[dep.name])} {
-			for _, v := range labels {
-				if v != "" {
-					values = append(values, []byte(v))
-				}
-			}
-		}
-	}
-	for _, d := range deferredServices {
-		if mayContainAny(d.body, values) {
-			if err := r.add(d); err != nil {
-				return err
+			switch {
+			case d.kind == "HorizontalPodAutoscaler":
+				r.autoscalers = append(r.autoscalers, d)
+			case !isIstioNetworking(n):
+			case d.kind == "VirtualService":
+				r.vservices = append(r.vservices, d)
+			default:
+				r.destrules = append(r.destrules, d)
 			}
 		}
 	}
 	return nil
+}
+
+// targeted reports whether a Deployment document is worth parsing: it may be
+// canaried, or it was parsed already anyway (its name was unknown to the scan).
+func (r *release) targeted(d *document) bool {
+	return r.explicit == nil || d.parsed || d.name == "" || r.explicit[d.name]
+}
+
+// indexServices parses the Services that may matter. With named workloads, only
+// Services that can possibly select their pods are worth parsing: a selector's values
+// are among the pod labels' values, and label values are plain [A-Za-z0-9._-]
+// strings, so a Service whose text contains none of them (and no escape sequence)
+// cannot select the pods.
+func (r *release) indexServices() error {
+	var values [][]byte
+	var targets []map[string]string
+	if r.explicit != nil {
+		for _, d := range r.deploymentDocs {
+			if !r.targeted(d) {
+				continue
+			}
+			n, err := d.parse()
+			if err != nil {
+				return err
+			}
+			name := n.GetName()
+			for _, t := range []*yaml.Node{lookup(n.YNode(), "spec", "template"), nodeOf(r.pinned[name])} {
+				labels := stringMapNode(lookup(t, "metadata", "labels"))
+				targets = append(targets, labels)
+				for _, v := range labels {
+					if v != "" {
+						values = append(values, []byte(v))
+					}
+				}
+			}
+		}
+	}
+	for _, d := range r.serviceDocs {
+		if r.explicit != nil && !mayContainAny(d.body, values) {
+			continue
+		}
+		if r.explicit != nil {
+			if sel, ok := scanSelector(d.body); ok && !selectsAny(sel, targets) {
+				continue
+			}
+		}
+		n, err := d.parse()
+		if err != nil {
+			return err
+		}
+		meta := metaOf(n)
+		if meta.hook || n.GetApiVersion() != "v1" {
+			continue
+		}
+		spec := lookup(n.YNode(), "spec")
+		if t := field(spec, "type"); t != nil && t.Value == "ExternalName" {
+			continue
+		}
+		svc := &service{doc: d, name: meta.name, ns: meta.ns,
+			selector:   stringMapNode(field(spec, "selector")),
+			labels:     lookup(n.YNode(), "metadata", "labels"),
+			namedPorts: namedTargetPorts(spec)}
+		r.services = append(r.services, svc)
+		// Services are never changed: keep the facts, let the parsed tree go.
+		d.node = nil
+	}
+	r.index = newServiceIndex(r.services)
+	return nil
+}
+
+func selectsAny(selector map[string]string, labelSets []map[string]string) bool {
+	for _, labels := range labelSets {
+		if selects(selector, labels) {
+			return true
+		}
+	}
+	return false
 }
 
 func mayContainAny(body []byte, values [][]byte) bool {
@@ -216,40 +309,11 @@ func mayContainAny(body []byte, values [][]byte) bool {
 	return false
 }
 
-// add parses one document and files it by kind.
-func (r *release) add(d *document) error {
-	n, err := d.parse()
-	if err != nil || n == nil {
-		return err
+func nodeOf(n *yaml.RNode) *yaml.Node {
+	if n == nil {
+		return nil
 	}
-	meta := metaOf(n)
-	switch {
-	case d.kind == "Deployment" && strings.HasPrefix(n.GetApiVersion(), "apps/"):
-		var tmpl *yaml.RNode
-		if t := lookup(n.YNode(), "spec", "template"); t != nil {
-			tmpl = yaml.NewRNode(t)
-		}
-		dep := &deployment{doc: d, name: meta.name, ns: meta.ns, template: tmpl, labels: templateLabels(tmpl), hook: meta.hook}
-		dep.selector = stringMap(n, "spec", "selector", "matchLabels")
-		r.deployments = append(r.deployments, dep)
-	case d.kind == "Service" && n.GetApiVersion() == "v1":
-		if meta.hook {
-			return nil
-		}
-		svcType, _ := n.Pipe(yaml.Lookup("spec", "type"))
-		if svcType != nil && yaml.GetValue(svcType) == "ExternalName" {
-			return nil
-		}
-		r.services = append(r.services, &service{doc: d, name: meta.name, ns: meta.ns,
-			selector: stringMap(n, "spec", "selector"), labels: n.GetLabels()})
-	case d.kind == "HorizontalPodAutoscaler" && !meta.hook:
-		r.autoscalers = append(r.autoscalers, d)
-	case d.kind == "VirtualService" && isIstioNetworking(n) && !meta.hook:
-		r.vservices = append(r.vservices, d)
-	case d.kind == "DestinationRule" && isIstioNetworking(n) && !meta.hook:
-		r.destrules = append(r.destrules, d)
-	}
-	return nil
+	return n.YNode()
 }
 
 func isIstioNetworking(n *yaml.RNode) bool {
@@ -262,33 +326,36 @@ type objectMeta struct {
 }
 
 func metaOf(n *yaml.RNode) objectMeta {
-	_, hook := n.GetAnnotations()[helmHookAnnotation]
-	return objectMeta{name: n.GetName(), ns: n.GetNamespace(), hook: hook}
+	m := objectMeta{}
+	meta := lookup(n.YNode(), "metadata")
+	if v := field(meta, "name"); v != nil {
+		m.name = v.Value
+	}
+	if v := field(meta, "namespace"); v != nil {
+		m.ns = v.Value
+	}
+	m.hook = field(field(meta, "annotations"), helmHookAnnotation) != nil
+	return m
 }
 
 // sameNamespace treats an empty namespace as the release namespace, which is what
 // Helm does when it applies the object.
 func sameNamespace(a, b string) bool { return a == "" || b == "" || a == b }
 
-// stringMap reads a map of strings at path; nil when absent.
-func stringMap(n *yaml.RNode, path ...string) map[string]string {
-	m := lookup(n.YNode(), path...)
+// stringMapNode reads a mapping of strings; nil when absent.
+func stringMapNode(m *yaml.Node) map[string]string {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
 	out := make(map[string]string, len(m.Content)/2)
-	c := m.Content
-	for i := 0; i+1 < len(c); i += 2 {
-		out[c[i].Value] = c[i+1].Value
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		out[m.Content[i].Value] = m.Content[i+1].Value
 	}
 	return out
 }
 
 func templateLabels(tmpl *yaml.RNode) map[string]string {
-	if tmpl == nil {
-		return nil
-	}
-	return stringMap(tmpl, "metadata", "labels")
+	return stringMapNode(lookup(nodeOf(tmpl), "metadata", "labels"))
 }
 
 // selects reports whether a Service selector picks pods with these labels.
@@ -302,31 +369,4 @@ func selects(selector, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// pinProduction reads the production manifest's Deployments.
-func (r *release) pinProduction() error {
-	if len(bytes.TrimSpace(r.opts.ProductionManifest)) == 0 {
-		return nil
-	}
-	pinned := map[string]*yaml.RNode{}
-	for _, d := range splitDocuments(r.opts.ProductionManifest) {
-		if d.empty() || (d.kind != "" && d.kind != "Deployment") {
-			continue
-		}
-		n, err := d.parse()
-		if err != nil {
-			return fmt.Errorf("production manifest: %w", err)
-		}
-		if n == nil || n.GetKind() != "Deployment" {
-			continue
-		}
-		tmpl, err := n.Pipe(yaml.Lookup("spec", "template"))
-		if err != nil || tmpl == nil {
-			continue
-		}
-		pinned[n.GetName()] = tmpl
-	}
-	r.pinned = pinned
-	return nil
 }

@@ -21,7 +21,8 @@ type document struct {
 
 	node    *yaml.RNode // the parsed body, nil until parse is called
 	parsed  bool
-	changed bool
+	changed bool   // write the node re-encoded under the header
+	out     []byte // when set, the whole document as it must be written
 
 	// after holds new documents to write right after this one.
 	after []*document
@@ -222,37 +223,109 @@ func plainScalar(v []byte) string {
 	return s
 }
 
-// encoder re-encodes changed documents. One yaml encoder serves the whole stream
-// because a new one per document costs more than the encoding itself; it writes its
-// own "---" before every document after the first, which is dropped since each
-// document keeps its original header.
-type encoder struct {
-	scratch bytes.Buffer
-	enc     *yaml.Encoder
-	started bool
-	count   int
-}
-
-// encoderLifetime bounds how many documents one yaml encoder writes: its event queue
-// only grows, so a single encoder for thousands of documents holds them all.
-var encoderLifetime = 1
-
-func (e *encoder) encode(buf *bytes.Buffer, header []byte, node *yaml.RNode) error {
-	if e.enc == nil || e.count >= encoderLifetime {
-		e.enc = yaml.NewEncoder(&e.scratch)
-		e.started, e.count = false, 0
-	}
-	e.count++
-	e.scratch.Reset()
-	if err := e.enc.Encode(node.Document()); err != nil {
+// encodeNode encodes one document body. Each document gets its own yaml encoder:
+// an encoder's event queue only grows, so one encoder for a whole stream holds every
+// document it ever wrote (hundreds of megabytes for a large release).
+func encodeNode(buf *bytes.Buffer, node *yaml.RNode) error {
+	enc := yaml.NewEncoder(buf)
+	if err := enc.Encode(node.Document()); err != nil {
 		return fmt.Errorf("encoding %s %s: %w", node.GetKind(), node.GetName(), err)
 	}
-	out := e.scratch.Bytes()
-	if e.started {
-		out = bytes.TrimPrefix(out, []byte("---\n"))
+	return enc.Close()
+}
+
+// scanSelector reads a Service's spec.selector from a plainly laid out block-style
+// document without parsing it. ok is false whenever the layout is anything else, and
+// the caller then parses.
+func scanSelector(body []byte) (selector map[string]string, ok bool) {
+	const (
+		outside = iota
+		inSpec
+		inSelector
+	)
+	state := outside
+	specIndent, selIndent := -1, -1
+	found := false
+	for len(body) > 0 {
+		end := bytes.IndexByte(body, '\n')
+		var line []byte
+		if end < 0 {
+			line, body = body, nil
+		} else {
+			line, body = body[:end], body[end+1:]
+		}
+		line = bytes.TrimRight(line, "\r")
+		trimmed := bytes.TrimLeft(line, " ")
+		if len(trimmed) == 0 || trimmed[0] == '#' {
+			continue
+		}
+		if bytes.IndexByte(line, '\t') >= 0 {
+			return nil, false
+		}
+		indent := len(line) - len(trimmed)
+		if indent == 0 {
+			if state == inSelector {
+				return selector, true
+			}
+			state = outside
+			if k, v, isKey := scanEntry(trimmed); isKey && k == "spec" {
+				if v != "" {
+					return nil, false // flow style
+				}
+				state, specIndent = inSpec, -1
+			}
+			continue
+		}
+		switch state {
+		case inSpec:
+			if specIndent < 0 {
+				specIndent = indent
+			}
+			if indent == specIndent && !bytes.HasPrefix(trimmed, []byte("- ")) {
+				k, v, isKey := scanEntry(trimmed)
+				if !isKey {
+					return nil, false
+				}
+				if k == "selector" {
+					if v != "" || found {
+						return nil, false
+					}
+					found, state, selIndent, selector = true, inSelector, -1, map[string]string{}
+				}
+			}
+		case inSelector:
+			if indent <= specIndent {
+				state = inSpec
+				if k, _, isKey := scanEntry(trimmed); !isKey || k == "selector" {
+					return nil, false
+				}
+				continue
+			}
+			if selIndent < 0 {
+				selIndent = indent
+			}
+			k, v, isKey := scanEntry(trimmed)
+			if v = plainScalar([]byte(v)); indent != selIndent || !isKey || v == "" {
+				return nil, false
+			}
+			selector[k] = v
+		}
 	}
-	e.started = true
-	buf.Write(header)
-	buf.Write(out)
-	return nil
+	return selector, found || state != inSelector
+}
+
+// scanEntry splits a "key: value" line with a plain key; value is the raw rest of
+// the line. isKey is false for anything a real parser would be needed for.
+func scanEntry(line []byte) (key, value string, isKey bool) {
+	i := bytes.Index(line, []byte(":"))
+	if i <= 0 || (i+1 < len(line) && line[i+1] != ' ') {
+		return "", "", false
+	}
+	key = string(line[:i])
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/", r)) {
+			return "", "", false
+		}
+	}
+	return key, strings.TrimSpace(string(line[i+1:])), true
 }
