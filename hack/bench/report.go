@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// report is everything one benchmark run found; it is also the -json output.
+type report struct {
+	N          int          `json:"n"`
+	KustomizeN int          `json:"kustomize_n,omitempty"`
+	Runs       int          `json:"runs"`
+	Statistic  string       `json:"statistic"`
+	Stream     streamStats  `json:"stream"`
+	KStream    *streamStats `json:"kustomize_stream,omitempty"`
+	Results    []*result    `json:"results"`
+	Checks     []check      `json:"checks"`
+	// KustomizeSkipped says why there are no kustomize rows, if there are
+	// none.
+	KustomizeSkipped string            `json:"kustomize_skipped,omitempty"`
+	Environment      map[string]string `json:"environment"`
+}
+
+// check is one ratio or limit. Status is PASS or FAIL for a target, INFO for
+// a figure reported without a target.
+type check struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit,omitempty"`
+	Limit  float64 `json:"limit,omitempty"`
+	Status string  `json:"status"`
+	Note   string  `json:"note,omitempty"`
+}
+
+const statistic = "wall time: median over runs (lower middle for an even count); peak RSS: maximum over runs"
+
+// newReport turns the measured results into rows and checks. The results
+// are, in order: render all targeted, render few targeted, floor (all at
+// N), then, when kustomize ran, render all targeted and kustomize (both at
+// the kustomize N).
+func newReport(o *options, st, kst streamStats, res []*result) *report {
+	all, few, floor := res[0], res[1], res[2]
+	r := &report{
+		N: o.n, Runs: o.runs, Statistic: statistic, Stream: st,
+		Results:          slices.Clone(res[:3]),
+		KustomizeSkipped: o.kustomizeDisabled,
+	}
+	r.limit(fmt.Sprintf("render all targeted / floor, wall, N=%d", o.n), all.WallMedian/floor.WallMedian, "x", o.allMax)
+	r.limit(fmt.Sprintf("render %d targeted / floor, wall, N=%d", min(fewTargets, o.n), o.n), few.WallMedian/floor.WallMedian, "x", o.fewMax)
+	r.limit(fmt.Sprintf("peak RSS, render all targeted, N=%d", o.n), kibToMB(all.MaxRSSKiB), "MB", o.rssMaxMB)
+
+	if len(res) == 5 {
+		allSmall, k := res[3], res[4]
+		r.KustomizeN, r.KStream = o.kustomizeN, &kst
+		r.Results = append(r.Results, allSmall, k)
+		if o.kustomizeN < o.n {
+			scale := float64(o.n) / float64(o.kustomizeN)
+			note := fmt.Sprintf("EXTRAPOLATED, not measured: kustomize time at N=%d scaled linearly by %.4gx to N=%d; a LOWER BOUND, since kustomize's time grows faster than linearly with N", o.kustomizeN, scale, o.n)
+			kx := &result{
+				Name: k.Name, N: o.n, Argv: k.Argv,
+				WallMedian: k.WallMedian * scale, WallMin: k.WallMin * scale,
+				Extrapolated: true, Note: note,
+			}
+			r.Results = append(r.Results, kx)
+			r.Checks = append(r.Checks, check{Name: fmt.Sprintf("kustomize (extrapolated to N=%d) / render all targeted, wall", o.n), Value: kx.WallMedian / all.WallMedian, Unit: "x", Status: "INFO", Note: note})
+		}
+		r.Checks = append(r.Checks, check{Name: fmt.Sprintf("kustomize / render all targeted, wall, both measured at N=%d", o.kustomizeN), Value: k.WallMedian / allSmall.WallMedian, Unit: "x", Status: "INFO"})
+	}
+	return r
+}
+
+// limit records a "value at most max" target.
+func (r *report) limit(name string, v float64, unit string, maxV float64) {
+	c := check{Name: name, Value: v, Unit: unit, Limit: maxV, Status: "PASS"}
+	if v > maxV {
+		c.Status = "FAIL"
+	}
+	r.Checks = append(r.Checks, c)
+}
+
+func (r *report) failed() bool {
+	for _, c := range r.Checks {
+		if c.Status == "FAIL" {
+			return true
+		}
+	}
+	return false
+}
+
+// header is the context a reader needs before any figure.
+func (r *report) header() []string {
+	h := []string{
+		fmt.Sprintf("stream: N=%d workloads, %d documents, %.2f MB (Helm 3 post-renderer shape)", r.N, r.Stream.Documents, float64(r.Stream.Bytes)/1e6),
+		fmt.Sprintf("runs: %d, interleaved; %s", r.Runs, statistic),
+	}
+	keys := make([]string, 0, len(r.Environment))
+	for k := range r.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var env []string
+	for _, k := range keys {
+		env = append(env, k+"="+r.Environment[k])
+	}
+	h = append(h, "machine: "+strings.Join(env, ", "))
+	if r.KustomizeSkipped != "" {
+		h = append(h, "kubectl kustomize: SKIPPED, "+r.KustomizeSkipped)
+	}
+	return h
+}
+
+// rows renders the result table cells; unmeasured cells are "-".
+func (r *report) rows() [][]string {
+	rows := [][]string{{"command", "N", "wall median (s)", "wall min (s)", "CPU median (s)", "peak RSS (MB)", "output (MB)"}}
+	for _, x := range r.Results {
+		n := fmt.Sprint(x.N)
+		if x.Extrapolated {
+			rows = append(rows, []string{x.Name + " [EXTRAPOLATED from N=" + fmt.Sprint(r.KustomizeN) + ", lower bound]", n,
+				fmt.Sprintf("%.3f", x.WallMedian), fmt.Sprintf("%.3f", x.WallMin), "-", "-", "-"})
+			continue
+		}
+		rows = append(rows, []string{x.Name, n,
+			fmt.Sprintf("%.3f", x.WallMedian), fmt.Sprintf("%.3f", x.WallMin), fmt.Sprintf("%.3f", x.CPUMedian),
+			fmt.Sprintf("%.1f", kibToMB(x.MaxRSSKiB)), fmt.Sprintf("%.2f", float64(x.OutBytes)/1e6)})
+	}
+	return rows
+}
+
+func (r *report) checkRows() [][]string {
+	rows := [][]string{{"figure", "value", "target", "result"}}
+	for _, c := range r.Checks {
+		target := "-"
+		if c.Status != "INFO" {
+			target = fmt.Sprintf("<= %g %s", c.Limit, c.Unit)
+		}
+		rows = append(rows, []string{c.Name, fmtValue(c.Value) + " " + c.Unit, target, c.Status})
+	}
+	return rows
+}
+
+// writeText prints the human-readable report.
+func (r *report) writeText(w io.Writer) {
+	fmt.Fprintln(w)
+	for _, h := range r.header() {
+		fmt.Fprintln(w, h)
+	}
+	for _, t := range [][][]string{r.rows(), r.checkRows()} {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, row := range t {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		tw.Flush()
+	}
+	r.writeNotes(w, "")
+}
+
+// markdown renders the report as a fragment for the README.
+func (r *report) markdown() string {
+	var b strings.Builder
+	for _, h := range r.header() {
+		fmt.Fprintf(&b, "%s  \n", h)
+	}
+	for _, t := range [][][]string{r.rows(), r.checkRows()} {
+		b.WriteString("\n")
+		for i, row := range t {
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+			if i == 0 {
+				fmt.Fprintf(&b, "|%s\n", strings.Repeat(" --- |", len(row)))
+			}
+		}
+	}
+	r.writeNotes(&b, "- ")
+	return b.String()
+}
+
+// writeNotes states what the figures are not, so no one quotes them wrong.
+func (r *report) writeNotes(w io.Writer, bullet string) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%sThe floor is hack/yamlfloor: yaml.v3 decode of every document into a yaml.Node and re-encode, no transformation.\n", bullet)
+	if r.KustomizeN > 0 {
+		fmt.Fprintf(w, "%skubectl kustomize adds one label (labels: pairs, metadata only) to every object.", bullet)
+		if r.KustomizeN < r.N {
+			fmt.Fprintf(w, " It was MEASURED at N=%d only; its N=%d figure is an EXTRAPOLATION (linear scaling), not a measurement, and a LOWER BOUND: kustomize's time grows faster than linearly with N.", r.KustomizeN, r.N)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// fmtValue prints three significant digits without falling into exponent
+// notation for the large kustomize ratios.
+func fmtValue(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
