@@ -84,8 +84,9 @@ func (r *release) splitDeployments() error {
 			w.labeled = templateLabels(pinned)[r.track] == TrackProduction
 			if !w.labeled && r.stage != stages.Stable && r.stage.ProductionWeight() > 0 {
 				// Hazard 2: the running production pods lack the track label until they
-				// roll, so the production subset would have no endpoints.
-				return fmt.Errorf("Deployment %s: its running pods do not carry the label %s=%s yet, so routing %d%% of traffic to the production subset would fail; render stage stable first and let production roll out, then stage %s",
+				// roll, so the production subset would have no endpoints. Reported once
+				// the workloads are settled (resolveSharedHosts may drop this one).
+				w.blocked = fmt.Errorf("Deployment %s: its running pods do not carry the label %s=%s yet, so routing %d%% of traffic to the production subset would fail; render stage stable first and let production roll out, then stage %s",
 					dep.name, r.track, TrackProduction, r.stage.ProductionWeight(), r.stage)
 			}
 		}

@@ -105,11 +105,12 @@ func upsertSubsets(dr *yaml.RNode, subsets []*networking.Subset) error {
 	return nil
 }
 
-// routeVirtualServices weights the traffic to each canaried Service. A
-// VirtualService for the Service's host gets its default route (the first http
-// route without a match) rewritten and keeps everything else; routes of other
-// VirtualServices (a gateway's, typically) that send to the Service without naming a
-// subset are weighted too, because the gateway applies only its own rules. When no
+// routeVirtualServices weights the traffic to each canaried Deployment. In the
+// chart's own VirtualServices (for the Service's host, or a gateway's routing to it),
+// every http route whose destinations all reach the Deployment's pods (the bare host,
+// or a subset whose labels select them) gets the production/canary pair; its
+// matches, timeouts, retries, name and destination port are kept, and routes that
+// reach other Deployments (subset v1 of another version, say) are left alone. When no
 // VirtualService has the host, one is created.
 func (r *release) routeVirtualServices() error {
 	for _, rt := range r.routings() {
@@ -121,15 +122,14 @@ func (r *release) routeVirtualServices() error {
 					forHost = true
 				}
 			}
-			var err error
-			if forHost {
-				found = true
-				err = r.weightDefaultRoute(doc, rt)
-			} else {
-				err = r.weightRoutesTo(doc, rt)
-			}
+			found = found || forHost
+			weighted, err := r.weightRoutes(doc, rt)
 			if err != nil {
 				return err
+			}
+			if forHost && weighted == 0 && rt.bySubset {
+				r.warnf("VirtualService %s sends no traffic for host %s to Deployment %s's pods (its routes go to other hosts or subsets), so the canary gets none from it",
+					doc.node.GetName(), rt.svc.name, rt.w.name)
 			}
 		}
 		if found {
@@ -157,69 +157,84 @@ func (r *release) routeVirtualServices() error {
 	return nil
 }
 
-func (r *release) weightDefaultRoute(doc *document, rt routing) error {
-	vs := doc.node
-	http, _ := vs.Pipe(yaml.Lookup("spec", "http"))
-	var def *yaml.RNode
-	if http != nil {
-		for _, el := range http.YNode().Content {
-			route := yaml.NewRNode(el)
-			if m := route.Field("match"); m == nil || len(m.Value.YNode().Content) == 0 {
-				def = route
-				break
+// weightRoutes rewrites the routes of one VirtualService that reach the workload
+// and returns how many it rewrote.
+func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
+	if !rt.bySubset {
+		return 0, nil // stable, production not labeled yet: the chart's routing stands
+	}
+	http := lookup(doc.node.YNode(), "spec", "http")
+	if http == nil {
+		return 0, nil
+	}
+	subsets := r.subsetLabels(rt.svc)
+	weighted := 0
+	for _, el := range http.Content {
+		dests := field(el, "route")
+		if dests == nil || len(dests.Content) == 0 {
+			continue
+		}
+		reaches := true
+		for _, d := range dests.Content {
+			if !r.reaches(d, rt, subsets) {
+				reaches = false
 			}
 		}
+		if !reaches {
+			continue
+		}
+		port, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
+		if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, port); err != nil {
+			return 0, err
+		}
+		weighted++
 	}
-	if def == nil {
-		return fmt.Errorf("VirtualService %s for host %s has no default route (an http route without match), so there is no traffic to weight; add one as the last http route",
-			vs.GetName(), rt.svc.name)
-	}
-	if !rt.bySubset {
-		return nil // stable, production not labeled yet: the chart's route stands
-	}
-	dests := def.Field("route")
-	if dests == nil || len(dests.Value.YNode().Content) == 0 {
-		return fmt.Errorf("VirtualService %s: the default route for host %s has no destinations (a redirect or direct response); helm-canary can only weight a route to %s",
-			vs.GetName(), rt.svc.name, rt.svc.name)
-	}
-	port, ok := portOfDestinationsTo(dests.Value, rt.svc)
-	if !ok {
-		return fmt.Errorf("VirtualService %s: the default route for host %s sends traffic to other hosts only; point it at %s or canary without this VirtualService",
-			vs.GetName(), rt.svc.name, rt.svc.name)
-	}
-	return r.replaceDestinations(doc, def, rt, port)
+	return weighted, nil
 }
 
-func (r *release) weightRoutesTo(doc *document, rt routing) error {
-	if !rt.bySubset {
-		return nil
+// reaches reports whether a route destination sends traffic to the workload's pods.
+func (r *release) reaches(dest *yaml.Node, rt routing, subsets map[string]map[string]string) bool {
+	host := field(lookup(dest, "destination"), "host")
+	if host == nil || !hostMatches(host.Value, rt.svc.name, rt.svc.ns) {
+		return false
 	}
-	http, _ := doc.node.Pipe(yaml.Lookup("spec", "http"))
-	if http == nil {
-		return nil
+	subset := field(lookup(dest, "destination"), "subset")
+	if subset == nil || subset.Value == "" {
+		return true
 	}
-	for _, el := range http.YNode().Content {
-		route := yaml.NewRNode(el)
-		dests := route.Field("route")
-		if dests == nil || len(dests.Value.YNode().Content) == 0 {
+	labels, known := subsets[subset.Value]
+	if !known {
+		return false // defined outside this release: leave it to its owner
+	}
+	// Our own production/canary subsets add the track label to the pod labels.
+	rest := make(map[string]string, len(labels))
+	for k, v := range labels {
+		if k != r.track {
+			rest[k] = v
+		}
+	}
+	return len(rest) == 0 || selects(rest, rt.w.d.labels)
+}
+
+// subsetLabels maps the subset names of the DestinationRules for a Service's host to
+// their labels.
+func (r *release) subsetLabels(svc *service) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, doc := range r.destrules {
+		if !hostMatches(stringAt(doc.node, "spec", "host"), svc.name, svc.ns) {
 			continue
 		}
-		all := true
-		for _, d := range dests.Value.YNode().Content {
-			dn := yaml.NewRNode(d)
-			if !hostMatches(stringAt(dn, "destination", "host"), rt.svc.name, rt.svc.ns) || stringAt(dn, "destination", "subset") != "" {
-				all = false
+		list := lookup(doc.node.YNode(), "spec", "subsets")
+		if list == nil {
+			continue
+		}
+		for _, s := range list.Content {
+			if name := field(s, "name"); name != nil {
+				out[name.Value] = stringMapNode(field(s, "labels"))
 			}
 		}
-		if !all {
-			continue
-		}
-		port, _ := portOfDestinationsTo(dests.Value, rt.svc)
-		if err := r.replaceDestinations(doc, route, rt, port); err != nil {
-			return err
-		}
 	}
-	return nil
+	return out
 }
 
 // replaceDestinations sets a route's destinations to the weighted production and

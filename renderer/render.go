@@ -141,6 +141,8 @@ type workload struct {
 	// (Helm 3's "# Source:" comment, Helm 4's annotation).
 	source, filename string
 	canary           *document
+	// blocked is why this workload cannot be rendered at this stage, if it stays.
+	blocked error
 }
 
 func hasContent(docs []*document) bool {

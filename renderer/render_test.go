@@ -176,9 +176,11 @@ spec:
       simple: LEAST_REQUEST
   subsets:
   - name: v1
-    labels: {version: v1}
+    labels: {app: cart}
   - name: canary
     labels: {stale: "true"}
+  - name: legacy
+    labels: {app: cart-legacy}
 ---
 apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
@@ -196,6 +198,15 @@ spec:
     - headers:
         end-user:
           exact: jason
+    route:
+    - destination:
+        host: cart-api.shop.svc.cluster.local
+        subset: legacy
+  - name: mobile
+    match:
+    - headers:
+        x-client:
+          exact: mobile
     route:
     - destination:
         host: cart-api.shop.svc.cluster.local
@@ -224,18 +235,28 @@ spec:
 	wantField(t, dr, "spec.subsets[0].name", "v1")
 	wantField(t, dr, "spec.subsets[1].name", "canary")
 	wantField(t, dr, "spec.subsets[1].labels", "app: cart\nhelm-canary.io/track: canary")
-	wantField(t, dr, "spec.subsets[2].name", "production")
+	wantField(t, dr, "spec.subsets[2].name", "legacy")
+	wantField(t, dr, "spec.subsets[3].name", "production")
 
 	vs := find(t, out, "VirtualService", "cart-routes")
 	wantField(t, vs, "apiVersion", "networking.istio.io/v1beta1")
 	wantField(t, vs, "spec.gateways", "- mesh\n- shop-gateway")
 	wantField(t, vs, "spec.http[0].name", "jason")
-	wantField(t, vs, "spec.http[0].route[0].destination.subset", "v1")
-	wantField(t, vs, "spec.http[1].name", "primary")
-	wantField(t, vs, "spec.http[1].timeout", "10s")
-	wantField(t, vs, "spec.http[1].retries.attempts", "3")
+	// A route to another Deployment's pods is left alone.
+	wantField(t, vs, "spec.http[0].route[0].destination.subset", "legacy")
+	wantField(t, vs, "spec.http[0].match[0].headers.end-user.exact", "jason")
+	// Routes that reach cart's pods (subset v1 selects app=cart) follow the stage,
+	// keeping their match, name, timeout, retries and port.
+	wantField(t, vs, "spec.http[1].name", "mobile")
+	wantField(t, vs, "spec.http[1].match[0].headers.x-client.exact", "mobile")
+	if w := weights(t, vs, 1); w["production"] != "90" || w["canary"] != "10" {
+		t.Errorf("mobile route weights = %v", w)
+	}
+	wantField(t, vs, "spec.http[2].name", "primary")
+	wantField(t, vs, "spec.http[2].timeout", "10s")
+	wantField(t, vs, "spec.http[2].retries.attempts", "3")
 	for i, want := range [][2]string{{"production", "90"}, {"canary", "10"}} {
-		p := fmt.Sprintf("spec.http[1].route[%d].", i)
+		p := fmt.Sprintf("spec.http[2].route[%d].", i)
 		wantField(t, vs, p+"destination.host", "cart-api.shop.svc.cluster.local")
 		wantField(t, vs, p+"destination.subset", want[0])
 		wantField(t, vs, p+"destination.port.number", "8080")
@@ -244,13 +265,16 @@ spec:
 
 	t.Run("stable before adoption leaves the chart's route alone", func(t *testing.T) {
 		out := render(t, appAt("1.0")+routing, Options{})
-		wantField(t, find(t, out, "VirtualService", "cart-routes"), "spec.http[1].route[0].destination.subset", "v1")
+		wantField(t, find(t, out, "VirtualService", "cart-routes"), "spec.http[2].route[0].destination.subset", "v1")
 	})
-	t.Run("no default route is an error", func(t *testing.T) {
-		onlyMatch := strings.Replace(routing, "  - name: primary\n", "  - name: primary\n    match:\n    - uri:\n        prefix: /\n", 1)
-		err := renderErr(t, appAt("2.0")+onlyMatch, Options{Stage: mustStage(t, "10")})
-		if !strings.Contains(err.Error(), "VirtualService cart-routes") || !strings.Contains(err.Error(), "no default route") {
-			t.Errorf("error %q does not name the VirtualService and the problem", err)
+	t.Run("a VirtualService that never reaches the pods is reported", func(t *testing.T) {
+		elsewhere := strings.ReplaceAll(routing, "subset: v1", "subset: legacy")
+		res, err := Render([]byte(appAt("2.0")+elsewhere), Options{Stage: mustStage(t, "10")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "VirtualService cart-routes") {
+			t.Errorf("warnings = %q, want one naming the VirtualService", res.Warnings)
 		}
 	})
 }
@@ -414,6 +438,12 @@ func TestServiceSelectingSeveralDeployments(t *testing.T) {
 		}
 		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "--workload") {
 			t.Errorf("warnings = %q", res.Warnings)
+		}
+	})
+	t.Run("unlabeled production of a dropped Deployment is no error", func(t *testing.T) {
+		res, err := Render([]byte(reviews), Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(reviews)})
+		if err != nil || string(res.Manifest) != reviews {
+			t.Fatalf("err = %v; output changed: %v", err, string(res.Manifest) != reviews)
 		}
 	})
 	t.Run("naming two is an error", func(t *testing.T) {

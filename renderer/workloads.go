@@ -75,6 +75,11 @@ func (r *release) resolveSharedHosts() error {
 		kept = append(kept, w)
 	}
 	r.workloads = kept
+	for _, w := range r.workloads {
+		if w.blocked != nil {
+			return w.blocked
+		}
+	}
 
 	// A Service that selects a canaried Deployment and others too: say what happens.
 	selectedBy := map[*service][]*deployment{}
