@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/helm-canary/helm-canary/internal/localcluster"
+)
+
+var cluster *localcluster.Cluster
+
+// checkout is built once per run, concurrently with the cluster's start.
+var checkout struct {
+	done chan struct{}
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	flag.Parse() // for testing.Short; RunTests parses again, which is harmless
+	if !testing.Short() {
+		tmp, err := os.MkdirTemp("", "helm-canary-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		checkout.done = make(chan struct{})
+		go func() {
+			defer close(checkout.done)
+			checkout.dir, checkout.err = buildCheckout(filepath.Join(tmp, "helm-canary"))
+		}()
+		// A test binary that stops early must not leave the build writing into a
+		// removed directory.
+		defer func() { <-checkout.done }()
+	}
+	return localcluster.RunTests(m, localcluster.Options{Build: "all"}, &cluster)
+}
+
+// pluginCheckout is the directory users would `helm plugin install`: a copy of this
+// checkout with bin/helm-canary built. A copy, so the tests neither use nor
+// overwrite a stale bin/ in the working tree.
+func pluginCheckout(t *testing.T) string {
+	t.Helper()
+	requireCluster(t)
+	<-checkout.done
+	if checkout.err != nil {
+		t.Fatalf("preparing the plugin checkout: %v", checkout.err)
+	}
+	return checkout.dir
+}
+
+// buildCheckout copies the repository to dir and builds bin/helm-canary there with
+// the plugin's install hook, the way `helm plugin install` does, so the build flags
+// (version from plugin.yaml) have one source.
+func buildCheckout(dir string) (string, error) {
+	start := time.Now()
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	if err := copyCheckout(root, dir); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "e2e: building bin/helm-canary in a copy of %s with scripts/install-hook.sh\n", root)
+	hook := exec.Command("sh", filepath.Join(dir, "scripts", "install-hook.sh"), "install")
+	hook.Env = append(os.Environ(), "HELM_PLUGIN_DIR="+dir)
+	hook.Stdout, hook.Stderr = os.Stderr, os.Stderr
+	if err := hook.Run(); err != nil {
+		return "", fmt.Errorf("scripts/install-hook.sh install: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: plugin checkout ready in %s\n", time.Since(start).Round(time.Millisecond))
+	return dir, nil
+}
+
+// copyCheckout copies the source tree without .git, build output and caches.
+// Untracked files are copied too: the tests run what is in the working tree.
+func copyCheckout(root, dir string) error {
+	skip := map[string]bool{".git": true, "bin": true, ".cache": true}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if skip[rel] {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dir, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, info.Mode().Perm())
+		default: // sockets, symbolic links: nothing the build or the plugin needs
+			return nil
+		}
+	})
+}
+
+// repoRoot is the module root: the tests run in test/e2e.
+func repoRoot() (string, error) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil || !strings.HasPrefix(string(data), "module github.com/helm-canary/helm-canary\n") {
+		return "", errors.New("e2e tests must run from test/e2e of the helm-canary module")
+	}
+	return root, nil
+}
+
+func requireCluster(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: needs a real kube-apiserver and helm binaries; not in -short mode")
+	}
+	if cluster == nil {
+		t.Fatal("end-to-end: no cluster (TestMain did not start one)")
+	}
+}
+
+var namespaces atomic.Int32
+
+// newNamespace gives each test its own namespace, named after the test but cut to
+// fit a DNS label (63 characters), with a counter to keep cut names apart.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	requireCluster(t)
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	name = fmt.Sprintf("%.55s-%d", name, namespaces.Add(1))
+	if err := cluster.CreateNamespace(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
