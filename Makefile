@@ -1,0 +1,45 @@
+# helm-canary. `make help` lists the targets.
+
+GO          ?= go
+export GOTOOLCHAIN := local
+export GOFLAGS     := -mod=mod
+# The plugin version has one source: plugin.yaml.
+VERSION     := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' plugin.yaml 2>/dev/null | head -n1)
+VERSION     := $(if $(VERSION),$(VERSION),dev)
+LDFLAGS     := -X main.version=$(VERSION)
+FUZZTIME    ?= 30s
+BENCH_N     ?= 3000
+
+.PHONY: help build test test-unit testbin fuzz bench demo vet fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+build: ## build bin/helm-canary
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/helm-canary ./cmd/helm-canary
+
+testbin: ## build (once) and cache etcd, kube-apiserver, helm 3, helm 4 and Istio's CRDs
+	bash hack/testbin.sh all
+
+vet: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: vet testbin ## every test: unit, golden, fuzz seeds, real API server and real helm binaries
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-unit: ## the tests that need no API server (go test -short)
+	$(GO) test -short ./...
+
+fuzz: ## fuzz the renderer for FUZZTIME (default 30s)
+	$(GO) test ./renderer -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME)
+
+bench: build ## speed and memory against the yaml.v3 floor and kubectl kustomize, one run
+	$(GO) test ./renderer -run '^$$' -bench . -benchmem -benchtime 3x
+	$(GO) run ./hack/bench -n $(BENCH_N) -helm-canary bin/helm-canary -check
+
+demo: build ## walk examples/productpage through every stage on a local API server
+	$(GO) run ./hack/demo
+
+clean: ## remove build output (the cached binaries stay in ~/.cache/helm-canary)
+	rm -rf bin
