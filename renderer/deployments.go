@@ -164,7 +164,7 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 	canary.insertKey(templateLabels, r.track, TrackCanary)
 	replicas := field(spec, "replicas")
 	switch {
-	case autoscaled && r.stage.CanaryUp():
+	case autoscaled && r.canaryUp():
 		canary.deleteEntry(spec, "replicas") // the canary's own autoscaler sizes it
 	case replicas != nil:
 		canary.replaceScalar(replicas, strconv.Itoa(int(r.canaryReplicas(canaryReplicas))))
@@ -184,7 +184,7 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 // canaryReplicas is the canary's replica count at this stage, when no autoscaler
 // sizes it.
 func (r *release) canaryReplicas(up int32) int32 {
-	if !r.stage.CanaryUp() {
+	if !r.canaryUp() {
 		return 0
 	}
 	return up
@@ -211,7 +211,7 @@ func (r *release) encodeSplit(w *workload, d *yaml.RNode, production *yaml.Node,
 	setField(lookupCreate(c, "spec", "selector", "matchLabels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "template", "metadata", "labels"), r.track, stringNode(TrackCanary))
 	canarySpec := lookupCreate(c, "spec")
-	if autoscaled && r.stage.CanaryUp() {
+	if autoscaled && r.canaryUp() {
 		deleteField(canarySpec, "replicas") // the canary's own autoscaler sizes it
 	} else {
 		setField(canarySpec, "replicas", intScalar(strconv.Itoa(int(r.canaryReplicas(canaryReplicas)))))
@@ -234,7 +234,7 @@ func (r *release) encodeSplit(w *workload, d *yaml.RNode, production *yaml.Node,
 // twinAutoscalers gives each canary its own copy of its Deployment's autoscaler while
 // canary pods run, so that scaling one side never shifts the traffic ratio (hazard 4).
 func (r *release) twinAutoscalers() error {
-	if !r.stage.CanaryUp() {
+	if !r.canaryUp() {
 		return nil
 	}
 	for _, w := range r.workloads {

@@ -48,6 +48,9 @@ type Options struct {
 	CanaryReplicas *int32
 	// TrackLabel is the pod label key that separates production from canary pods.
 	TrackLabel string
+	// Draining, with stage final, keeps the canary pods running while traffic is
+	// already back on production: final's first step (hazard 3).
+	Draining bool
 }
 
 func (o Options) trackLabel() string {
@@ -71,6 +74,7 @@ type Config struct {
 	TrackLabel     string              `yaml:"trackLabel,omitempty" json:"trackLabel,omitempty"`
 	CanaryReplicas *int32              `yaml:"canaryReplicas,omitempty" json:"canaryReplicas,omitempty"`
 	Workloads      map[string]Workload `yaml:"workloads,omitempty" json:"workloads,omitempty"`
+	Draining       bool                `yaml:"draining,omitempty" json:"draining,omitempty"`
 }
 
 // Workload holds the settings of one canaried Deployment. Naming a Deployment under
@@ -96,7 +100,7 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads)", err)
+		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining)", err)
 	}
 	return c, nil
 }
@@ -114,6 +118,7 @@ func (c Config) Apply(o *Options) error {
 	if c.TrackLabel != "" {
 		o.TrackLabel = c.TrackLabel
 	}
+	o.Draining = c.Draining
 	if c.CanaryReplicas != nil {
 		o.CanaryReplicas = c.CanaryReplicas
 	}
@@ -129,6 +134,9 @@ func (c Config) Apply(o *Options) error {
 }
 
 func (o Options) validate() error {
+	if o.Draining && o.stage() != stages.Final {
+		return fmt.Errorf("draining is final's first step; it does not apply to stage %s", o.stage())
+	}
 	if o.CanaryReplicas != nil && *o.CanaryReplicas < 0 {
 		return fmt.Errorf("canary replicas %d: must be 0 or more", *o.CanaryReplicas)
 	}

@@ -83,6 +83,12 @@ func (r *release) steps() []func() error {
 	}
 }
 
+// canaryUp reports whether canary pods run in this render: every stage but stable
+// and final, and final's draining step.
+func (r *release) canaryUp() bool {
+	return r.stage.CanaryUp() || (r.opts.Draining && r.stage == stages.Final)
+}
+
 // release is the parsed view of one stream that the steps work on.
 type release struct {
 	opts     Options

@@ -564,3 +564,16 @@ func TestHostMatches(t *testing.T) {
 		}
 	}
 }
+
+// Hazard 3: final's first step moves traffic while the canary pods still run.
+func TestFinalDraining(t *testing.T) {
+	pinned := render(t, appAt("2.0"), Options{Stage: mustStage(t, "swap"), ProductionManifest: []byte(productionManifest(t))})
+	out := render(t, appAt("2.0"), Options{Stage: mustStage(t, "final"), Draining: true, ProductionManifest: []byte(pinned)})
+	wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.replicas", "3")
+	if w := weights(t, find(t, out, "VirtualService", "cart-api"), 0); w["production"] != "100" || w["canary"] != "0" {
+		t.Errorf("draining weights = %v, want 100/0", w)
+	}
+	if err := renderErr(t, appAt("2.0"), Options{Stage: mustStage(t, "10"), Draining: true}); !strings.Contains(err.Error(), "final") {
+		t.Errorf("draining at 10: %v", err)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/cli"
 
+	"github.com/helm-canary/helm-canary/release"
 	"github.com/helm-canary/helm-canary/renderer"
 	"github.com/helm-canary/helm-canary/stages"
 )
@@ -14,13 +16,14 @@ import (
 type renderFlags struct {
 	stage          string
 	productionFrom string
+	release        string
 	workloads      []string
 	canaryReplicas int32
 	config         string
 	trackLabel     string
 }
 
-func newRenderCmd() *cobra.Command {
+func newRenderCmd(settings *cli.EnvSettings) *cobra.Command {
 	var f renderFlags
 	cmd := &cobra.Command{
 		Use:   "render",
@@ -33,13 +36,26 @@ On any error it writes nothing to stdout and exits non-zero.`,
 		Example: `  helm template shop ./chart --set image.tag=84 | helm-canary render --stage 10 \
       --production-from <(helm get manifest shop)
 
-  helm upgrade shop ./chart --post-renderer helm-canary --post-renderer-args render \
-      --post-renderer-args --stage=10`,
+  # Helm 3 pipeline: production pinned from the release's deployed manifest
+  helm upgrade shop ./chart -n shop --post-renderer "$(command -v helm-canary)" \
+      --post-renderer-args render --post-renderer-args --stage=10 \
+      --post-renderer-args --release=shop --post-renderer-args --namespace=shop`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options(cmd)
 			if err != nil {
 				return usageError{err}
+			}
+			if f.release != "" {
+				// Pipeline mode: pin production to what the release runs now, as
+				// `helm canary stage` does.
+				c, err := release.New(settings, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				if opts.ProductionManifest, _, err = c.DeployedManifest(f.release); err != nil {
+					return err
+				}
 			}
 			in, err := io.ReadAll(cmd.InOrStdin())
 			if err != nil {
@@ -59,6 +75,7 @@ On any error it writes nothing to stdout and exits non-zero.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.stage, "stage", "stable", "stage to render: stable, swap, final or a canary weight 0..100 (10, 90, 100)")
 	fl.StringVar(&f.productionFrom, "production-from", "", "manifest previously produced by render (e.g. helm get manifest RELEASE) whose Deployments pin production")
+	fl.StringVar(&f.release, "release", "", "pin production to this release's deployed manifest, read from the cluster (with -n/--namespace, --kube-context, KUBECONFIG)")
 	fl.StringArrayVar(&f.workloads, "workload", nil, "Deployment to canary (repeatable; default: every Deployment a Service selects)")
 	fl.Int32Var(&f.canaryReplicas, "canary-replicas", 0, "canary replica count (default: the production replica count)")
 	fl.StringVar(&f.config, "config", "", "YAML file with the same settings (the release values' canary: block); flags override it")
@@ -101,6 +118,9 @@ func (f *renderFlags) options(cmd *cobra.Command) (renderer.Options, error) {
 	}
 	if fl.Changed("track-label") || opts.TrackLabel == "" {
 		opts.TrackLabel = f.trackLabel
+	}
+	if f.productionFrom != "" && f.release != "" {
+		return opts, fmt.Errorf("--production-from and --release both pin production: pass one")
 	}
 	if f.productionFrom != "" {
 		data, err := os.ReadFile(f.productionFrom)

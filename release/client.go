@@ -1,0 +1,113 @@
+package release
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/cli"
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/helm-canary/helm-canary/renderer"
+)
+
+// Client reaches one namespace's releases the way the helm CLI does: KUBECONFIG,
+// kube context and namespace from the environment Helm gives plugins, or from the
+// same flags.
+type Client struct {
+	Settings  *cli.EnvSettings
+	Namespace string
+	cfg       *action.Configuration
+	// Log receives progress and warnings (the CLI passes stderr).
+	Log io.Writer
+}
+
+// New connects to the cluster of settings.
+func New(settings *cli.EnvSettings, log io.Writer) (*Client, error) {
+	c := &Client{Settings: settings, Namespace: settings.Namespace(), cfg: new(action.Configuration), Log: log}
+	debug := func(format string, v ...any) {
+		if settings.Debug {
+			fmt.Fprintf(log, format+"\n", v...)
+		}
+	}
+	if err := c.cfg.Init(settings.RESTClientGetter(), c.Namespace, os.Getenv("HELM_DRIVER"), debug); err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return c, nil
+}
+
+// ErrNotFound is returned for a release that does not exist in the namespace.
+var ErrNotFound = errors.New("release not found")
+
+// last returns the newest revision of a release, whatever its status.
+func (c *Client) last(name string) (*helmrelease.Release, error) {
+	rel, err := c.cfg.Releases.Last(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, fmt.Errorf("release %q in namespace %q: %w", name, c.Namespace, ErrNotFound)
+	}
+	return rel, err
+}
+
+// deployed returns the revision that is live: the deployed one, or the newest if
+// none is marked deployed (a failed first install).
+func (c *Client) deployed(name string) (*helmrelease.Release, error) {
+	rel, err := c.cfg.Releases.Deployed(name)
+	if err == nil {
+		return rel, nil
+	}
+	if errors.Is(err, driver.ErrNoDeployedReleases) || errors.Is(err, driver.ErrReleaseNotFound) {
+		return c.last(name)
+	}
+	return nil, err
+}
+
+// DeployedManifest is the manifest the release runs now, for pinning production in
+// pipeline mode. found is false for a release that does not exist yet.
+func (c *Client) DeployedManifest(name string) (manifest []byte, found bool, err error) {
+	rel, err := c.deployed(name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading release %q: %w", name, err)
+	}
+	return []byte(rel.Manifest), true, nil
+}
+
+func (c *Client) clients() (kubernetes.Interface, dynamic.Interface, error) {
+	rc, err := c.Settings.RESTClientGetter().ToRESTConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	return cs, dyn, err
+}
+
+// postRenderer runs the renderer in process as Helm's post-renderer.
+type postRenderer struct {
+	opts   renderer.Options
+	log    io.Writer
+	result renderer.Result
+}
+
+func (p *postRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
+	res, err := renderer.Render(in.Bytes(), p.opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(p.log, "Warning:", w)
+	}
+	p.result = res
+	return bytes.NewBuffer(res.Manifest), nil
+}

@@ -1,0 +1,86 @@
+package release
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/helm-canary/helm-canary/renderer"
+)
+
+func TestMergeValuesNewestWins(t *testing.T) {
+	base := map[string]any{"image": map[string]any{"repository": "r", "tag": "83"}, "replicaCount": 2, "canary": map[string]any{"stage": "10"}}
+	got := mergeValues(withoutCanary(base), map[string]any{"image": map[string]any{"tag": "84"}})
+	img := got["image"].(map[string]any)
+	if img["tag"] != "84" || img["repository"] != "r" || got["replicaCount"] != 2 {
+		t.Errorf("merged = %v", got)
+	}
+	if _, ok := got["canary"]; ok {
+		t.Error("the old canary block leaked into the new values")
+	}
+	if base["image"].(map[string]any)["tag"] != "83" {
+		t.Error("merge changed the release's stored values")
+	}
+}
+
+func TestCanaryBlockRoundTrip(t *testing.T) {
+	n := int32(1)
+	c := renderer.Config{Stage: "final", Draining: true, CanaryReplicas: &n, Workloads: map[string]renderer.Workload{"cart": {}}}
+	vals, err := withCanary(map[string]any{"a": 1}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := canaryConfig(vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stateOf(back)
+	if err != nil || st.Stage.String() != "final" || !st.Draining || *back.CanaryReplicas != 1 || len(back.Workloads) != 1 {
+		t.Errorf("round trip = %+v, %+v, %v", back, st, err)
+	}
+	if _, err := canaryConfig(map[string]any{"canary": map[string]any{"enabled": true}}); err == nil || !strings.Contains(err.Error(), "another chart value") {
+		t.Errorf("a chart's own canary: value is not reported: %v", err)
+	}
+	if st, _ := stateOf(renderer.Config{}); st.Stage.String() != "stable" {
+		t.Errorf("a release without a canary block is at %s, want stable", st.Stage)
+	}
+}
+
+func TestWorkloadsAndWeightsOfAManifest(t *testing.T) {
+	manifest, err := os.ReadFile("../test/golden/bookinfo-reviews-10/expected.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifestObjects(string(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := workloadsOf(objs, renderer.DefaultTrackLabel)
+	if len(ws) != 1 || ws[0].name != "reviews-v2" || ws[0].service != "reviews" {
+		t.Fatalf("workloads = %+v", ws)
+	}
+	for _, o := range objs {
+		if o.kind == "VirtualService" && o.name == "reviews" {
+			if got := formatSplits(routeWeights(o.obj, "reviews")); got != "90/10" {
+				t.Errorf("reviews routes %s, want 90/10 (the jason route; the default route goes to v1)", got)
+			}
+		}
+	}
+}
+
+func TestDiffManifests(t *testing.T) {
+	before, _ := os.ReadFile("../test/golden/productpage-stable/expected.yaml")
+	after, _ := os.ReadFile("../test/golden/productpage-10/expected.yaml")
+	d := diffManifests(string(before), string(after), "stage 10")
+	for _, want := range []string{"=== stage 10", "~~~ Deployment /productpage-canary", "-  replicas: 0", "+  replicas: 2", "+        subset: canary"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+	if strings.Contains(d, "~~~ Service /product-page-svc") {
+		t.Errorf("unchanged Service shows in the diff:\n%s", d)
+	}
+	if got := diffManifests(string(after), string(after), "same"); !strings.Contains(got, "no changes") {
+		t.Errorf("identical manifests: %s", got)
+	}
+}
