@@ -49,6 +49,8 @@ type StageResult struct {
 	Steps []string
 	// Diff is what --dry-run would change.
 	Diff string
+	// Release is the revision the command ended on (nil for a dry run).
+	Release *helmrelease.Release
 }
 
 // Stage moves a release to a stage. A refused command creates no revision.
@@ -70,9 +72,11 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if last.Info.Status.IsPending() {
 		return nil, fmt.Errorf("release %q has an operation in progress (revision %d is %s): wait for it to finish, or fix it with helm rollback", o.Release, last.Version, last.Info.Status)
 	}
-	current, err := c.deployed(o.Release)
-	if err != nil {
-		return nil, err
+	current := last
+	if last.Info.Status != helmrelease.StatusDeployed {
+		if current, err = c.deployed(o.Release); err != nil {
+			return nil, err
+		}
 	}
 	config, err := canaryConfig(current.Config)
 	if err != nil {
@@ -148,6 +152,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 			res.Diff += diffManifests(string(production), rel.Manifest, fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Draining)))
 		} else {
 			res.Revisions = append(res.Revisions, rel.Version)
+			res.Release = rel
 			res.Steps = append(res.Steps, fmt.Sprintf("stage %s%s (revision %d)", step.Stage, drainingNote(step.Draining), rel.Version))
 			if o.Wait {
 				if err := c.waitRollout(ctx, o, pr.result.Workloads); err != nil {
@@ -235,7 +240,7 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	if o.DryRun {
 		return &StageResult{Diff: diffManifests("", rel.Manifest, "install at stage "+target.String())}, nil
 	}
-	res := &StageResult{Revisions: []int{rel.Version}, Steps: []string{fmt.Sprintf("installed at stage %s (revision %d)", target, rel.Version)}}
+	res := &StageResult{Release: rel, Revisions: []int{rel.Version}, Steps: []string{fmt.Sprintf("installed at stage %s (revision %d)", target, rel.Version)}}
 	if o.Wait {
 		return res, c.waitRollout(ctx, o, pr.result.Workloads)
 	}

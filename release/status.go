@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	helmrelease "helm.sh/helm/v3/pkg/release"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -63,6 +64,11 @@ func (c *Client) Status(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.StatusOf(ctx, rel)
+}
+
+// StatusOf is Status for a release revision already at hand.
+func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Status, error) {
 	config, err := canaryConfig(rel.Config)
 	if err != nil {
 		return nil, err

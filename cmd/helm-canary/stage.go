@@ -98,7 +98,7 @@ func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error
 	for _, step := range res.Steps {
 		fmt.Fprintf(cmd.ErrOrStderr(), "Release %q: %s\n", f.Release, step)
 	}
-	st, err := c.Status(cmd.Context(), f.Release)
+	st, err := c.StatusOf(cmd.Context(), res.Release)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -76,6 +77,8 @@ type options struct {
 	allMax, fewMax    float64
 	rssMaxMB          float64
 	kustomizeDisabled string // why the kustomize rows are skipped, if they are
+	helmRuns          int
+	helmMax           float64
 }
 
 func main() { os.Exit(run()) }
@@ -94,6 +97,8 @@ func run() int {
 	flag.Float64Var(&o.allMax, "max-all-ratio", 1.5, "target: all-targeted render time / floor time at most this")
 	flag.Float64Var(&o.fewMax, "max-few-ratio", 0.3, "target: 10-targeted render time / floor time at most this")
 	flag.Float64Var(&o.rssMaxMB, "max-rss-mb", 200, "target: peak RSS of the all-targeted render at N at most this many MB (10^6 bytes)")
+	flag.IntVar(&o.helmRuns, "helm-runs", 5, "interleaved runs of `helm canary stage 10` and `helm upgrade --reuse-values` on a local API server; 0 skips them")
+	flag.Float64Var(&o.helmMax, "max-helm-ratio", 1.3, "target: helm canary stage / helm upgrade --reuse-values at most this")
 	flag.Parse()
 	if flag.NArg() > 0 || o.n < 1 || o.runs < 1 || o.kustomizeN < 0 {
 		flag.Usage()
@@ -116,6 +121,14 @@ func run() int {
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
+	if o.helmRuns > 0 {
+		logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+		hc, _ := filepath.Abs(o.helmCanary)
+		if rep.Helm, err = benchHelm(context.Background(), o.helmRuns, hc, o.helmMax, logf); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: FAILED: %v\n", err)
 			return 1
 		}
 	}

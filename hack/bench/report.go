@@ -23,6 +23,8 @@ type report struct {
 	// none.
 	KustomizeSkipped string            `json:"kustomize_skipped,omitempty"`
 	Environment      map[string]string `json:"environment"`
+	// Helm compares helm canary stage with a plain helm upgrade, if it ran.
+	Helm *helmFigures `json:"helm,omitempty"`
 }
 
 // check is one ratio or limit. Status is PASS or FAIL for a target, INFO for
@@ -83,6 +85,9 @@ func (r *report) limit(name string, v float64, unit string, maxV float64) {
 }
 
 func (r *report) failed() bool {
+	if r.Helm.failed() {
+		return true
+	}
 	for _, c := range r.Checks {
 		if c.Status == "FAIL" {
 			return true
@@ -157,6 +162,9 @@ func (r *report) writeText(w io.Writer) {
 		tw.Flush()
 	}
 	r.writeNotes(w, "")
+	if r.Helm != nil {
+		fmt.Fprint(w, r.Helm.text())
+	}
 }
 
 // markdown renders the report as a fragment for the README.
@@ -175,6 +183,9 @@ func (r *report) markdown() string {
 		}
 	}
 	r.writeNotes(&b, "- ")
+	if r.Helm != nil {
+		b.WriteString("\n```" + r.Helm.text() + "```\n")
+	}
 	return b.String()
 }
 
