@@ -123,6 +123,19 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 		config.CanaryReplicas = o.CanaryReplicas
 	}
 
+	// In library mode the chart renders the canary objects itself: the stage is
+	// set through its values, production's image pinned to what runs now.
+	lib := libraryMode(ch, vals)
+	var pinnedImage map[string]any
+	if lib {
+		if dig(overrides, productionKey, "image") != nil && !plan.Promote && !plan.Restore && !o.Force {
+			return nil, fmt.Errorf("release %q renders its canary with %s: a new version goes to %s.image, and production's image changes only at swap (or pass --force)", o.Release, libraryChart, canaryKey)
+		}
+		if !plan.Restore && !(o.Force && dig(overrides, productionKey, "image") != nil) {
+			pinnedImage = libraryPinned(current.Chart, current.Config)
+		}
+	}
+
 	// Production is pinned to what runs now, so a new version reaches only the
 	// canary; a rollback pins it to the last stable revision's.
 	production := []byte(current.Manifest)
@@ -136,11 +149,18 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 		if err != nil {
 			return nil, err
 		}
-		ropts, err := options(config, production)
-		if err != nil {
-			return nil, err
+		var pr *postRenderer
+		if lib {
+			if stepVals, err = libraryStep(stepVals, ch, step, config.CanaryReplicas, pinnedImage); err != nil {
+				return nil, err
+			}
+		} else {
+			ropts, err := options(config, production)
+			if err != nil {
+				return nil, err
+			}
+			pr = &postRenderer{opts: ropts, log: c.Log}
 		}
-		pr := &postRenderer{opts: ropts, log: c.Log}
 		rel, err := c.upgrade(ctx, o, ch, stepVals, pr)
 		if err != nil {
 			if i > 0 {
@@ -155,7 +175,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 			res.Release = rel
 			res.Steps = append(res.Steps, fmt.Sprintf("stage %s%s (revision %d)", step.Stage, drainingNote(step.Draining), rel.Version))
 			if o.Wait {
-				if err := c.waitRollout(ctx, o, pr.result.Workloads); err != nil {
+				if err := c.waitRollout(ctx, o, rel.Manifest, trackLabel(config)); err != nil {
 					return res, err
 				}
 			}
@@ -185,7 +205,9 @@ func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, v
 	up.Namespace = c.Namespace
 	// The values are complete: the release's, the command line's and the canary block.
 	up.ResetValues = true
-	up.PostRenderer = pr
+	if pr != nil {
+		up.PostRenderer = pr
+	}
 	up.Timeout = o.Timeout
 	if o.DryRun {
 		up.DryRun, up.DryRunOption = true, "server"
@@ -221,14 +243,19 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	if vals, err = withCanary(vals, config); err != nil {
 		return nil, err
 	}
-	ropts, err := options(config, nil)
-	if err != nil {
-		return nil, err
-	}
-	pr := &postRenderer{opts: ropts, log: c.Log}
 	in := action.NewInstall(c.cfg)
 	in.ReleaseName, in.Namespace = o.Release, c.Namespace
-	in.PostRenderer = pr
+	if libraryMode(ch, vals) {
+		if vals, err = libraryStep(vals, ch, stages.Step{Stage: target}, config.CanaryReplicas, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		ropts, err := options(config, nil)
+		if err != nil {
+			return nil, err
+		}
+		in.PostRenderer = &postRenderer{opts: ropts, log: c.Log}
+	}
 	in.Timeout = o.Timeout
 	if o.DryRun {
 		in.DryRun, in.DryRunOption = true, "server"
@@ -242,7 +269,7 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	}
 	res := &StageResult{Release: rel, Revisions: []int{rel.Version}, Steps: []string{fmt.Sprintf("installed at stage %s (revision %d)", target, rel.Version)}}
 	if o.Wait {
-		return res, c.waitRollout(ctx, o, pr.result.Workloads)
+		return res, c.waitRollout(ctx, o, rel.Manifest, trackLabel(config))
 	}
 	return res, nil
 }

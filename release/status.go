@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	helmrelease "helm.sh/helm/v3/pkg/release"
@@ -77,10 +76,7 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 	if st.Stage == "" {
 		st.Stage = "stable"
 	}
-	track := config.TrackLabel
-	if track == "" {
-		track = renderer.DefaultTrackLabel
-	}
+	track := trackLabel(config)
 	objs, err := manifestObjects(rel.Manifest)
 	if err != nil {
 		return nil, err
@@ -351,12 +347,10 @@ func intOr(p *int) string {
 	return fmt.Sprint(*p)
 }
 
-// Names of the Deployments of a render, for --wait.
-func deploymentNames(ws []renderer.WorkloadSummary) []string {
-	var out []string
-	for _, w := range ws {
-		out = append(out, w.Name, w.Name+"-canary")
+// trackLabel is the track label key a canary block uses.
+func trackLabel(c renderer.Config) string {
+	if c.TrackLabel == "" {
+		return renderer.DefaultTrackLabel
 	}
-	sort.Strings(out)
-	return out
+	return c.TrackLabel
 }

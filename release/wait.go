@@ -7,13 +7,19 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/helm-canary/helm-canary/renderer"
 )
 
-// waitRollout waits until every Deployment of the render has rolled out, showing
-// ready/total replicas per Deployment as it goes.
-func (c *Client) waitRollout(ctx context.Context, o StageOptions, workloads []renderer.WorkloadSummary) error {
+// waitRollout waits until every canaried Deployment of a manifest (production and
+// canary) has rolled out, showing ready/total replicas per Deployment as it goes.
+func (c *Client) waitRollout(ctx context.Context, o StageOptions, manifest, track string) error {
+	objs, err := manifestObjects(manifest)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, w := range workloadsOf(objs, track) {
+		names = append(names, w.name, w.name+"-canary")
+	}
 	cs, _, err := c.clients()
 	if err != nil {
 		return err
@@ -24,7 +30,6 @@ func (c *Client) waitRollout(ctx context.Context, o StageOptions, workloads []re
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	names := deploymentNames(workloads)
 	last := ""
 	for {
 		var parts []string
