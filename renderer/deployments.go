@@ -73,21 +73,21 @@ func (r *release) splitDeployments() error {
 			continue // a Deployment nothing routes to is left alone
 		}
 		w := &workload{d: dep, name: dep.name, services: svcs, source: d.source(),
-			filename: n.GetAnnotations()[helm4FilenameAnnotation]}
+			filename: n.GetAnnotations()[helm4FilenameAnnotation], WorkloadOptions: r.opts.forWorkload(dep.name)}
 		for _, hpa := range hpas[dep.name] {
 			if sameNamespace(hpa.node.GetNamespace(), dep.ns) {
 				w.hpas = append(w.hpas, hpa)
 			}
 		}
 		if pinned := r.pinned[dep.name]; pinned != nil {
-			w.pinned = !r.stage.ProductionFromRender()
+			w.pinned = !w.Stage.ProductionFromRender()
 			w.labeled = templateLabels(pinned)[r.track] == TrackProduction
-			if !w.labeled && r.stage != stages.Stable && r.stage.ProductionWeight() > 0 {
+			if !w.labeled && w.Stage != stages.Stable && w.Stage.ProductionWeight() > 0 {
 				// Hazard 2: the running production pods lack the track label until they
 				// roll, so the production subset would have no endpoints. Reported once
 				// the workloads are settled (resolveSharedHosts may drop this one).
 				w.blocked = fmt.Errorf("Deployment %s: its running pods do not carry the label %s=%s yet, so routing %d%% of traffic to the production subset would fail; render stage stable first and let production roll out, then stage %s",
-					dep.name, r.track, TrackProduction, r.stage.ProductionWeight(), r.stage)
+					dep.name, r.track, TrackProduction, w.Stage.ProductionWeight(), w.Stage)
 			}
 		}
 		if err := r.split(w, n); err != nil {
@@ -114,8 +114,8 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 		productionReplicas = int32(n)
 	}
 	canaryReplicas := productionReplicas
-	if r.opts.CanaryReplicas != nil {
-		canaryReplicas = *r.opts.CanaryReplicas
+	if w.CanaryReplicas != nil {
+		canaryReplicas = *w.CanaryReplicas
 	}
 
 	rendered := lookup(d.YNode(), "spec", "template")
@@ -164,12 +164,12 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 	canary.insertKey(templateLabels, r.track, TrackCanary)
 	replicas := field(spec, "replicas")
 	switch {
-	case autoscaled && r.canaryUp():
+	case autoscaled && w.canaryUp():
 		canary.deleteEntry(spec, "replicas") // the canary's own autoscaler sizes it
 	case replicas != nil:
-		canary.replaceScalar(replicas, strconv.Itoa(int(r.canaryReplicas(canaryReplicas))))
+		canary.replaceScalar(replicas, strconv.Itoa(int(w.canaryReplicas(canaryReplicas))))
 	default:
-		canary.insertKey(spec, "replicas", strconv.Itoa(int(r.canaryReplicas(canaryReplicas))))
+		canary.insertKey(spec, "replicas", strconv.Itoa(int(w.canaryReplicas(canaryReplicas))))
 	}
 	canaryBytes, ok := canary.apply()
 	if !ok {
@@ -183,8 +183,8 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 
 // canaryReplicas is the canary's replica count at this stage, when no autoscaler
 // sizes it.
-func (r *release) canaryReplicas(up int32) int32 {
-	if !r.canaryUp() {
+func (w *workload) canaryReplicas(up int32) int32 {
+	if !w.canaryUp() {
 		return 0
 	}
 	return up
@@ -211,10 +211,10 @@ func (r *release) encodeSplit(w *workload, d *yaml.RNode, production *yaml.Node,
 	setField(lookupCreate(c, "spec", "selector", "matchLabels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "template", "metadata", "labels"), r.track, stringNode(TrackCanary))
 	canarySpec := lookupCreate(c, "spec")
-	if autoscaled && r.canaryUp() {
+	if autoscaled && w.canaryUp() {
 		deleteField(canarySpec, "replicas") // the canary's own autoscaler sizes it
 	} else {
-		setField(canarySpec, "replicas", intScalar(strconv.Itoa(int(r.canaryReplicas(canaryReplicas)))))
+		setField(canarySpec, "replicas", intScalar(strconv.Itoa(int(w.canaryReplicas(canaryReplicas)))))
 	}
 
 	var buf bytes.Buffer
@@ -234,17 +234,17 @@ func (r *release) encodeSplit(w *workload, d *yaml.RNode, production *yaml.Node,
 // twinAutoscalers gives each canary its own copy of its Deployment's autoscaler while
 // canary pods run, so that scaling one side never shifts the traffic ratio (hazard 4).
 func (r *release) twinAutoscalers() error {
-	if !r.canaryUp() {
-		return nil
-	}
 	for _, w := range r.workloads {
+		if !w.canaryUp() {
+			continue
+		}
 		for _, hpa := range w.hpas {
 			twin := hpa.node.Copy()
 			t := twin.YNode()
 			setField(lookupCreate(t, "metadata"), "name", stringNode(hpa.node.GetName()+canarySuffix))
 			setField(lookupCreate(t, "spec", "scaleTargetRef"), "name", stringNode(w.name+canarySuffix))
-			if r.opts.CanaryReplicas != nil {
-				if err := setCanaryMinReplicas(t, *r.opts.CanaryReplicas); err != nil {
+			if w.CanaryReplicas != nil {
+				if err := setCanaryMinReplicas(t, *w.CanaryReplicas); err != nil {
 					return fmt.Errorf("HorizontalPodAutoscaler %s: %w", hpa.node.GetName(), err)
 				}
 			}

@@ -27,7 +27,7 @@ type routing struct {
 func (r *release) routings() []routing {
 	var out []routing
 	for _, w := range r.workloads {
-		bySubset := r.stage != stages.Stable || w.labeled
+		bySubset := w.Stage != stages.Stable || w.labeled
 		for _, svc := range w.services {
 			out = append(out, routing{w: w, svc: svc, bySubset: bySubset})
 		}
@@ -283,8 +283,8 @@ func (r *release) destinations(rt routing, host *string) ([]*networking.HTTPRout
 		return []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: h}}}, nil
 	}
 	return []*networking.HTTPRouteDestination{
-		{Destination: &networking.Destination{Host: h, Subset: SubsetProduction}, Weight: int32(r.stage.ProductionWeight())},
-		{Destination: &networking.Destination{Host: h, Subset: SubsetCanary}, Weight: int32(r.stage.CanaryWeight())},
+		{Destination: &networking.Destination{Host: h, Subset: SubsetProduction}, Weight: int32(rt.w.Stage.ProductionWeight())},
+		{Destination: &networking.Destination{Host: h, Subset: SubsetCanary}, Weight: int32(rt.w.Stage.CanaryWeight())},
 	}, nil
 }
 

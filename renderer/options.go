@@ -51,6 +51,30 @@ type Options struct {
 	// Draining, with stage final, keeps the canary pods running while traffic is
 	// already back on production: final's first step (hazard 3).
 	Draining bool
+	// PerWorkload overrides the settings above for single Deployments, by name:
+	// workloads in one release can be at different stages.
+	PerWorkload map[string]WorkloadOptions
+}
+
+// WorkloadOptions are one workload's own settings; zero fields fall back to the
+// release-wide ones.
+type WorkloadOptions struct {
+	Stage          stages.Stage
+	Draining       bool
+	CanaryReplicas *int32
+}
+
+// forWorkload resolves the settings of one Deployment.
+func (o Options) forWorkload(name string) WorkloadOptions {
+	w := o.PerWorkload[name]
+	if w.Stage.IsZero() {
+		w.Stage = o.stage()
+		w.Draining = w.Draining || o.Draining
+	}
+	if w.CanaryReplicas == nil {
+		w.CanaryReplicas = o.CanaryReplicas
+	}
+	return w
 }
 
 func (o Options) trackLabel() string {
@@ -78,8 +102,12 @@ type Config struct {
 }
 
 // Workload holds the settings of one canaried Deployment. Naming a Deployment under
-// workloads: targets it, as --workload does.
-type Workload struct{}
+// workloads: targets it, as --workload does; a stage here overrides the release's.
+type Workload struct {
+	Stage          string `yaml:"stage,omitempty" json:"stage,omitempty"`
+	Draining       bool   `yaml:"draining,omitempty" json:"draining,omitempty"`
+	CanaryReplicas *int32 `yaml:"canaryReplicas,omitempty" json:"canaryReplicas,omitempty"`
+}
 
 // ParseConfig reads a Config from YAML. It accepts either the canary: block itself or
 // a whole values file that has one. Unknown keys are errors, so a misspelt setting is
@@ -129,6 +157,23 @@ func (c Config) Apply(o *Options) error {
 		}
 		sort.Strings(names)
 		o.Workloads = names
+		for _, name := range names {
+			w := c.Workloads[name]
+			wo := WorkloadOptions{Draining: w.Draining, CanaryReplicas: w.CanaryReplicas}
+			if w.Stage != "" {
+				s, err := stages.Parse(w.Stage)
+				if err != nil {
+					return fmt.Errorf("config workloads.%s.stage: %w", name, err)
+				}
+				wo.Stage = s
+			}
+			if !wo.Stage.IsZero() || wo.Draining || wo.CanaryReplicas != nil {
+				if o.PerWorkload == nil {
+					o.PerWorkload = map[string]WorkloadOptions{}
+				}
+				o.PerWorkload[name] = wo
+			}
+		}
 	}
 	return nil
 }
@@ -139,6 +184,14 @@ func (o Options) validate() error {
 	}
 	if o.CanaryReplicas != nil && *o.CanaryReplicas < 0 {
 		return fmt.Errorf("canary replicas %d: must be 0 or more", *o.CanaryReplicas)
+	}
+	for name, w := range o.PerWorkload {
+		if w.Draining && o.forWorkload(name).Stage != stages.Final {
+			return fmt.Errorf("workload %s: draining is final's first step; it does not apply to stage %s", name, o.forWorkload(name).Stage)
+		}
+		if w.CanaryReplicas != nil && *w.CanaryReplicas < 0 {
+			return fmt.Errorf("workload %s: canary replicas %d: must be 0 or more", name, *w.CanaryReplicas)
+		}
 	}
 	key := o.trackLabel()
 	if errs := validateLabelKey(key); errs != "" {

@@ -83,12 +83,6 @@ func (r *release) steps() []func() error {
 	}
 }
 
-// canaryUp reports whether canary pods run in this render: every stage but stable
-// and final, and final's draining step.
-func (r *release) canaryUp() bool {
-	return r.stage.CanaryUp() || (r.opts.Draining && r.stage == stages.Final)
-}
-
 // release is the parsed view of one stream that the steps work on.
 type release struct {
 	opts     Options
@@ -149,6 +143,14 @@ type workload struct {
 	canary           *document
 	// blocked is why this workload cannot be rendered at this stage, if it stays.
 	blocked error
+	// WorkloadOptions are this workload's stage and settings.
+	WorkloadOptions
+}
+
+// canaryUp reports whether the workload's canary pods run: every stage but stable
+// and final, and final's draining step.
+func (w *workload) canaryUp() bool {
+	return w.Stage.CanaryUp() || (w.Draining && w.Stage == stages.Final)
 }
 
 func hasContent(docs []*document) bool {

@@ -577,3 +577,31 @@ func TestFinalDraining(t *testing.T) {
 		t.Errorf("draining at 10: %v", err)
 	}
 }
+
+// Workloads of one release at different stages (seed 002: teams release
+// independently).
+func TestIndependentStages(t *testing.T) {
+	web := strings.NewReplacer("cart-api", "web-api", "cart", "web").Replace(appAt("2.0"))
+	in := appAt("2.0") + web
+	cfg, err := ParseConfig([]byte("stage: stable\nworkloads:\n  cart: {stage: \"10\"}\n  web: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Options
+	if err := cfg.Apply(&o); err != nil {
+		t.Fatal(err)
+	}
+	out := render(t, in, o)
+	if w := weights(t, find(t, out, "VirtualService", "cart-api"), 0); w["production"] != "90" || w["canary"] != "10" {
+		t.Errorf("cart at 10 routes %v", w)
+	}
+	wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.replicas", "3")
+	wantField(t, find(t, out, "Deployment", "web-canary"), "spec.replicas", "0")
+	if w := weights(t, find(t, out, "VirtualService", "web-api"), 0); len(w) != 1 {
+		t.Errorf("web at stable routes %v, want the bare host", w)
+	}
+	bad, _ := ParseConfig([]byte("workloads:\n  cart: {stage: sideways}\n"))
+	if err := bad.Apply(&o); err == nil || !strings.Contains(err.Error(), "workloads.cart.stage") {
+		t.Errorf("bad workload stage: %v", err)
+	}
+}
