@@ -39,6 +39,8 @@ type StageOptions struct {
 	DrainTime time.Duration
 	// Progress shows --wait progress on one updating line (a terminal).
 	Progress bool
+	// DisableHooks skips the chart's hooks, as helm upgrade --no-hooks does.
+	DisableHooks bool
 }
 
 // StageResult says what a stage command did.
@@ -82,13 +84,38 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	state, err := stateOf(config)
-	if err != nil {
-		return nil, err
+	// Named workloads move alone (seed 002: teams release independently); without
+	// names the whole release moves and per-workload stages are cleared.
+	perWorkload := len(o.Workloads) > 0
+	if perWorkload {
+		config.Workloads = c.targets(config, current, o.Workloads)
 	}
-	plan, err := stages.PlanTransition(state, target, o.Force)
-	if err != nil {
-		return nil, fmt.Errorf("release %q: %w", o.Release, err)
+	plans := map[string]stages.Plan{}
+	var plan stages.Plan
+	if perWorkload {
+		for _, name := range o.Workloads {
+			state, err := workloadState(config, name)
+			if err != nil {
+				return nil, err
+			}
+			p, err := stages.PlanTransition(state, target, o.Force)
+			if err != nil {
+				return nil, fmt.Errorf("release %q, workload %s: %w", o.Release, name, err)
+			}
+			plans[name] = p
+			if len(p.Steps) > len(plan.Steps) {
+				plan.Steps = p.Steps
+			}
+			plan.Promote = plan.Promote || p.Promote
+		}
+	} else {
+		state, err := stateOf(config)
+		if err != nil {
+			return nil, err
+		}
+		if plan, err = stages.PlanTransition(state, target, o.Force); err != nil {
+			return nil, fmt.Errorf("release %q: %w", o.Release, err)
+		}
 	}
 
 	base := current
@@ -113,12 +140,6 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	}
 	vals := mergeValues(withoutCanary(base.Config), overrides)
 
-	if len(o.Workloads) > 0 {
-		config.Workloads = map[string]renderer.Workload{}
-		for _, w := range o.Workloads {
-			config.Workloads[w] = renderer.Workload{}
-		}
-	}
 	if o.CanaryReplicas != nil {
 		config.CanaryReplicas = o.CanaryReplicas
 	}
@@ -142,9 +163,34 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if plan.Restore {
 		production = []byte(base.Manifest)
 	}
+	for name, p := range plans {
+		if p.Restore {
+			// This workload alone goes back: pin its production to the pod
+			// template of its own last stable revision.
+			if production, err = c.pinToLastStable(o.Release, name, production); err != nil {
+				return nil, err
+			}
+		}
+	}
 	res := &StageResult{}
 	for i, step := range plan.Steps {
-		config.Stage, config.Draining = step.Stage.String(), step.Draining
+		if perWorkload {
+			for name, p := range plans {
+				ws := p.Steps[min(i, len(p.Steps)-1)]
+				w := config.Workloads[name]
+				w.Stage, w.Draining = ws.Stage.String(), ws.Draining
+				config.Workloads[name] = w
+			}
+			if config.Stage == "" {
+				config.Stage = stages.Stable.String()
+			}
+		} else {
+			config.Stage, config.Draining = step.Stage.String(), step.Draining
+			for name, w := range config.Workloads {
+				w.Stage, w.Draining = "", false
+				config.Workloads[name] = w
+			}
+		}
 		stepVals, err := withCanary(vals, config)
 		if err != nil {
 			return nil, err
@@ -205,6 +251,7 @@ func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, v
 	up.Namespace = c.Namespace
 	// The values are complete: the release's, the command line's and the canary block.
 	up.ResetValues = true
+	up.DisableHooks = o.DisableHooks
 	if pr != nil {
 		up.PostRenderer = pr
 	}
@@ -245,6 +292,7 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	}
 	in := action.NewInstall(c.cfg)
 	in.ReleaseName, in.Namespace = o.Release, c.Namespace
+	in.DisableHooks = o.DisableHooks
 	if libraryMode(ch, vals) {
 		if vals, err = libraryStep(vals, ch, stages.Step{Stage: target}, config.CanaryReplicas, nil); err != nil {
 			return nil, err

@@ -87,6 +87,12 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 	}
 	for _, w := range workloadsOf(objs, track) {
 		ws := WorkloadStatus{Name: w.name, Service: w.service, Stage: st.Stage}
+		if own := config.Workloads[w.name]; own.Stage != "" {
+			ws.Stage = own.Stage
+			if own.Draining {
+				ws.Stage += " (draining)"
+			}
+		}
 		for _, side := range []struct {
 			name     string
 			desired  map[string]any

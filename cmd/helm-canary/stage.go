@@ -76,6 +76,7 @@ as two upgrades.`,
 	fl.BoolVar(&f.DryRun, "dry-run", false, "print what would change, object by object, and change nothing")
 	fl.BoolVar(&f.Wait, "wait", false, "wait until production and canary have rolled out, showing ready/total replicas")
 	fl.DurationVar(&f.Timeout, "timeout", 5*time.Minute, "time to wait for hooks and, with --wait, the rollout")
+	fl.BoolVar(&f.DisableHooks, "no-hooks", false, "do not run the chart's hooks (as helm upgrade --no-hooks)")
 	fl.BoolVar(&f.Force, "force", false, "allow unsafe transitions (swap before 100, final before swap, new values at swap/final)")
 	fl.DurationVar(&f.DrainTime, "drain-time", 5*time.Second, "final: pause between moving traffic to production and removing the canary pods")
 	fl.StringVarP(&f.output, "output", "o", "table", "status output after the stage: table, json or yaml")

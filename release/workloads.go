@@ -1,0 +1,86 @@
+package release
+
+import (
+	"fmt"
+	"sort"
+
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	"sigs.k8s.io/yaml"
+
+	"github.com/helm-canary/helm-canary/renderer"
+	"github.com/helm-canary/helm-canary/stages"
+)
+
+// targets is the canary block's workloads once names are added: the named ones, and
+// (for a release that canaried every Deployment by default) those canaried now,
+// which keep their stage.
+func (c *Client) targets(config renderer.Config, current *helmrelease.Release, names []string) map[string]renderer.Workload {
+	out := map[string]renderer.Workload{}
+	for k, v := range config.Workloads {
+		out[k] = v
+	}
+	if len(out) == 0 {
+		if objs, err := manifestObjects(current.Manifest); err == nil {
+			for _, w := range workloadsOf(objs, trackLabel(config)) {
+				out[w.name] = renderer.Workload{}
+			}
+		}
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			out[n] = renderer.Workload{}
+		}
+	}
+	return out
+}
+
+// workloadState is where one workload stands: its own stage, or the release's.
+func workloadState(config renderer.Config, name string) (stages.State, error) {
+	w := config.Workloads[name]
+	if w.Stage == "" {
+		return stateOf(config)
+	}
+	s, err := stages.Parse(w.Stage)
+	if err != nil {
+		return stages.State{}, fmt.Errorf("the release's values say %s.workloads.%s.stage %q: %w", ValuesKey, name, w.Stage, err)
+	}
+	return stages.State{Stage: s, Draining: w.Draining}, nil
+}
+
+// pinToLastStable appends to a production manifest the Deployment of the newest
+// revision where this workload was at stable or final; the renderer reads the last
+// Deployment of a name, so that one pins production.
+func (c *Client) pinToLastStable(name, workload string, production []byte) ([]byte, error) {
+	history, err := c.cfg.Releases.History(name)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(history, func(i, j int) bool { return history[i].Version > history[j].Version })
+	for _, rel := range history {
+		if rel.Info.Status != helmrelease.StatusDeployed && rel.Info.Status != helmrelease.StatusSuperseded {
+			continue
+		}
+		cfg, err := canaryConfig(rel.Config)
+		if err != nil {
+			continue
+		}
+		st, err := workloadState(cfg, workload)
+		if err != nil || st.Draining || (st.Stage != stages.Stable && st.Stage != stages.Final) {
+			continue
+		}
+		objs, err := manifestObjects(rel.Manifest)
+		if err != nil {
+			continue
+		}
+		for _, o := range objs {
+			if o.kind == "Deployment" && o.name == workload {
+				doc, err := yaml.Marshal(o.obj)
+				if err != nil {
+					return nil, err
+				}
+				return append(append(append([]byte{}, production...), "\n---\n"...), doc...), nil
+			}
+		}
+	}
+	return production, nil // never stable: production stays as it runs
+}
