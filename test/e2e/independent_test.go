@@ -14,7 +14,9 @@ func TestIndependentStages(t *testing.T) {
 	ns := newNamespace(t)
 	chart := filepath.Join(h.checkout, "test", "charts", "bookinfo")
 	// No controller runs the chart's smoke-test Job here: skip the hooks.
-	stage := func(args ...string) { h.mustRun(t, append([]string{"canary", "stage", "-n", ns, "--no-hooks"}, args...)...) }
+	stage := func(args ...string) {
+		h.mustRun(t, append([]string{"canary", "stage", "-n", ns, "--no-hooks"}, args...)...)
+	}
 	image := func(name, tag string) string { return "docker.io/istio/examples-bookinfo-" + name + ":" + tag }
 
 	stage("stable", "bi", chart, "--install", "--set", "tag=1.20.2")
