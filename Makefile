@@ -18,8 +18,12 @@ help: ## list the targets
 build: ## build bin/helm-canary
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/helm-canary ./cmd/helm-canary
 
-testbin: ## build (once) and cache etcd, kube-apiserver, helm 3, helm 4 and Istio's CRDs
+testbin: ## build (once) and cache etcd, kube-apiserver, helm 3, helm 4 and Istio's CRDs; install luajit
 	bash hack/testbin.sh all
+	@# The gateway filter's Lua is tested with LuaJIT, the Lua Envoy embeds (Debian's package).
+	@command -v luajit >/dev/null || { echo "installing luajit (Debian package)"; \
+		{ apt-get install -y -qq luajit || { apt-get update -qq && apt-get install -y -qq luajit; }; } >/dev/null \
+		|| { echo "could not install luajit: install it (apt-get install luajit) and run make test again"; exit 1; }; }
 
 vet: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -73,7 +73,8 @@ func (r *release) splitDeployments() error {
 			continue // a Deployment nothing routes to is left alone
 		}
 		w := &workload{d: dep, name: dep.name, services: svcs, source: d.source(),
-			filename: n.GetAnnotations()[helm4FilenameAnnotation], WorkloadOptions: r.opts.forWorkload(dep.name)}
+			filename: n.GetAnnotations()[helm4FilenameAnnotation], WorkloadOptions: r.opts.forWorkload(dep.name),
+			version: strings.Join(images(tmpl), ",")}
 		for _, hpa := range hpas[dep.name] {
 			if sameNamespace(hpa.node.GetNamespace(), dep.ns) {
 				w.hpas = append(w.hpas, hpa)
@@ -304,4 +305,17 @@ func attachBytes(origin *document, source, filename string, body []byte) *docume
 	doc := &document{out: append([]byte(header), body...)}
 	origin.after = append(origin.after, doc)
 	return doc
+}
+
+// images lists a pod template's container images.
+func images(tmpl *yaml.Node) []string {
+	var out []string
+	if cs := lookup(tmpl, "spec", "containers"); cs != nil {
+		for _, c := range cs.Content {
+			if img := field(c, "image"); img != nil {
+				out = append(out, img.Value)
+			}
+		}
+	}
+	return out
 }

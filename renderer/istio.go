@@ -143,12 +143,25 @@ func (r *release) routeVirtualServices() error {
 			Hosts: []string{rt.svc.name},
 			Http:  []*networking.HTTPRoute{{Route: route}},
 		}
+		if gw := rt.w.Gateway; gw != nil {
+			spec.Gateways = []string{gw.Name, "mesh"}
+			spec.Hosts = append(spec.Hosts, gw.Hosts...)
+		}
 		n, err := r.istioObject("VirtualService", r.freeName("VirtualService", rt.svc.name), rt.svc, spec)
 		if err != nil {
 			return err
 		}
 		if err := fixZeroWeights(n, "spec", "http"); err != nil {
 			return err
+		}
+		if rt.bySubset {
+			http := lookup(n.YNode(), "spec", "http")
+			if err := r.decorateWeighted(http.Content[0], rt.w, rt.svc.name, nil); err != nil {
+				return err
+			}
+			if http.Content, err = r.withExtras(http.Content, map[int]bool{0: true}, rt.w, rt.svc.name, nil); err != nil {
+				return err
+			}
 		}
 		if _, err := attach(rt.w.canary, rt.w.source, rt.w.filename, n); err != nil {
 			return err
@@ -169,7 +182,10 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 	}
 	subsets := r.subsetLabels(rt.svc)
 	weighted := 0
-	for _, el := range http.Content {
+	indexes := map[int]bool{}
+	var host string
+	var port *yaml.Node
+	for i, el := range http.Content {
 		dests := field(el, "route")
 		if dests == nil || len(dests.Content) == 0 {
 			continue
@@ -183,11 +199,25 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 		if !reaches {
 			continue
 		}
-		port, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
-		if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, port); err != nil {
+		p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
+		if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
 			return 0, err
 		}
+		host = stringAt(yaml.NewRNode(field(el, "route").Content[0]), "destination", "host")
+		if p != nil {
+			port = p.YNode()
+		}
+		if err := r.decorateWeighted(el, rt.w, host, port); err != nil {
+			return 0, err
+		}
+		indexes[i] = true
 		weighted++
+	}
+	if weighted > 0 {
+		var err error
+		if http.Content, err = r.withExtras(http.Content, indexes, rt.w, host, port); err != nil {
+			return 0, err
+		}
 	}
 	return weighted, nil
 }

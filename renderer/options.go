@@ -2,10 +2,13 @@ package renderer
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	networking "istio.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/helm-canary/helm-canary/stages"
@@ -54,6 +57,11 @@ type Options struct {
 	// PerWorkload overrides the settings above for single Deployments, by name:
 	// workloads in one release can be at different stages.
 	PerWorkload map[string]WorkloadOptions
+	// Mesh is "istio" (default) or "asm".
+	Mesh string
+	// Ingress is the gateway namespace and selector for user percentages
+	// (default istio-system, istio=ingressgateway).
+	Ingress Ingress
 }
 
 // WorkloadOptions are one workload's own settings; zero fields fall back to the
@@ -62,6 +70,13 @@ type WorkloadOptions struct {
 	Stage          stages.Stage
 	Draining       bool
 	CanaryReplicas *int32
+	// Match, Sticky, UserPercent, Mirror and Gateway are the routing extras of
+	// Workload, Match already parsed into Istio's type.
+	Match       []*networking.HTTPMatchRequest
+	Sticky      *Sticky
+	UserPercent *UserPercent
+	Mirror      *Mirror
+	Gateway     *Gateway
 }
 
 // forWorkload resolves the settings of one Deployment.
@@ -99,6 +114,11 @@ type Config struct {
 	CanaryReplicas *int32              `yaml:"canaryReplicas,omitempty" json:"canaryReplicas,omitempty"`
 	Workloads      map[string]Workload `yaml:"workloads,omitempty" json:"workloads,omitempty"`
 	Draining       bool                `yaml:"draining,omitempty" json:"draining,omitempty"`
+	// Mesh is "istio" (default) or "asm": Alibaba ASM gets its own hash-tagging
+	// plugin and header propagation objects for user percentages.
+	Mesh string `yaml:"mesh,omitempty" json:"mesh,omitempty"`
+	// Ingress locates the gateway filter for user percentages.
+	Ingress *Ingress `yaml:"ingress,omitempty" json:"ingress,omitempty"`
 }
 
 // Workload holds the settings of one canaried Deployment. Naming a Deployment under
@@ -107,6 +127,54 @@ type Workload struct {
 	Stage          string `yaml:"stage,omitempty" json:"stage,omitempty"`
 	Draining       bool   `yaml:"draining,omitempty" json:"draining,omitempty"`
 	CanaryReplicas *int32 `yaml:"canaryReplicas,omitempty" json:"canaryReplicas,omitempty"`
+	// Match lists Istio HTTPMatchRequests; matching requests go to the canary at
+	// every live stage, ahead of the weighted route.
+	Match []map[string]any `yaml:"match,omitempty" json:"match,omitempty"`
+	// Sticky keeps a user who reached the canary on it, with a cookie.
+	Sticky *Sticky `yaml:"sticky,omitempty" json:"sticky,omitempty"`
+	// UserPercent makes the stage weight a share of users, by a header's value.
+	UserPercent *UserPercent `yaml:"userPercent,omitempty" json:"userPercent,omitempty"`
+	// Mirror shadows a share of production traffic to the canary.
+	Mirror *Mirror `yaml:"mirror,omitempty" json:"mirror,omitempty"`
+	// Gateway binds the VirtualService to an Istio Gateway as well as the mesh.
+	Gateway *Gateway `yaml:"gateway,omitempty" json:"gateway,omitempty"`
+}
+
+// Sticky: the canary's responses set a cookie, and requests carrying it go to the
+// canary; a new canary version gets a new cookie value.
+type Sticky struct {
+	Cookie string `yaml:"cookie" json:"cookie"`
+	MaxAge int    `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
+}
+
+// UserPercent: the ingress gateway hashes Header's value once per request into a
+// bucket 0..99 and tags the request (TagHeader: canary or production) for this
+// workload; the workload's routes match the tag.
+type UserPercent struct {
+	Header    string `yaml:"header" json:"header"`
+	TagHeader string `yaml:"tagHeader,omitempty" json:"tagHeader,omitempty"`
+}
+
+// Mirror: Percent of the traffic on the weighted route is copied to the canary.
+type Mirror struct {
+	Percent float64 `yaml:"percent" json:"percent"`
+}
+
+// Gateway: the VirtualService also serves Hosts on this Istio Gateway; with Create,
+// the Gateway itself is rendered (Port, Selector).
+type Gateway struct {
+	Name     string            `yaml:"name" json:"name"`
+	Hosts    []string          `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+	Create   bool              `yaml:"create,omitempty" json:"create,omitempty"`
+	Port     int               `yaml:"port,omitempty" json:"port,omitempty"`
+	Selector map[string]string `yaml:"selector,omitempty" json:"selector,omitempty"`
+}
+
+// Ingress is where the user-percentage filter runs: the ingress gateway's
+// namespace and pod labels.
+type Ingress struct {
+	Namespace string            `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	Selector  map[string]string `yaml:"selector,omitempty" json:"selector,omitempty"`
 }
 
 // ParseConfig reads a Config from YAML. It accepts either the canary: block itself or
@@ -128,7 +196,7 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining)", err)
+		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress)", err)
 	}
 	return c, nil
 }
@@ -146,6 +214,10 @@ func (c Config) Apply(o *Options) error {
 	if c.TrackLabel != "" {
 		o.TrackLabel = c.TrackLabel
 	}
+	o.Mesh = c.Mesh
+	if c.Ingress != nil {
+		o.Ingress = *c.Ingress
+	}
 	o.Draining = c.Draining
 	if c.CanaryReplicas != nil {
 		o.CanaryReplicas = c.CanaryReplicas
@@ -159,7 +231,15 @@ func (c Config) Apply(o *Options) error {
 		o.Workloads = names
 		for _, name := range names {
 			w := c.Workloads[name]
-			wo := WorkloadOptions{Draining: w.Draining, CanaryReplicas: w.CanaryReplicas}
+			wo := WorkloadOptions{Draining: w.Draining, CanaryReplicas: w.CanaryReplicas,
+				Sticky: w.Sticky, UserPercent: w.UserPercent, Mirror: w.Mirror, Gateway: w.Gateway}
+			for i, m := range w.Match {
+				match, err := parseMatch(m)
+				if err != nil {
+					return fmt.Errorf("config workloads.%s.match[%d]: %w", name, i, err)
+				}
+				wo.Match = append(wo.Match, match)
+			}
 			if w.Stage != "" {
 				s, err := stages.Parse(w.Stage)
 				if err != nil {
@@ -167,7 +247,8 @@ func (c Config) Apply(o *Options) error {
 				}
 				wo.Stage = s
 			}
-			if !wo.Stage.IsZero() || wo.Draining || wo.CanaryReplicas != nil {
+			if !wo.Stage.IsZero() || wo.Draining || wo.CanaryReplicas != nil || wo.Match != nil || wo.Sticky != nil ||
+				wo.UserPercent != nil || wo.Mirror != nil || wo.Gateway != nil {
 				if o.PerWorkload == nil {
 					o.PerWorkload = map[string]WorkloadOptions{}
 				}
@@ -185,7 +266,22 @@ func (o Options) validate() error {
 	if o.CanaryReplicas != nil && *o.CanaryReplicas < 0 {
 		return fmt.Errorf("canary replicas %d: must be 0 or more", *o.CanaryReplicas)
 	}
+	if o.Mesh != "" && o.Mesh != "istio" && o.Mesh != "asm" {
+		return fmt.Errorf("mesh %q: use istio or asm", o.Mesh)
+	}
 	for name, w := range o.PerWorkload {
+		if w.Sticky != nil && w.Sticky.Cookie == "" {
+			return fmt.Errorf("workload %s: sticky needs a cookie name", name)
+		}
+		if w.UserPercent != nil && w.UserPercent.Header == "" {
+			return fmt.Errorf("workload %s: userPercent needs the header that identifies a user", name)
+		}
+		if w.Mirror != nil && (w.Mirror.Percent < 0 || w.Mirror.Percent > 100) {
+			return fmt.Errorf("workload %s: mirror percent %v must be between 0 and 100", name, w.Mirror.Percent)
+		}
+		if w.Gateway != nil && w.Gateway.Name == "" {
+			return fmt.Errorf("workload %s: gateway needs a name", name)
+		}
 		if w.Draining && o.forWorkload(name).Stage != stages.Final {
 			return fmt.Errorf("workload %s: draining is final's first step; it does not apply to stage %s", name, o.forWorkload(name).Stage)
 		}
@@ -230,4 +326,19 @@ func validateLabelKey(key string) string {
 		}
 	}
 	return ""
+}
+
+// parseMatch reads one Istio HTTPMatchRequest written in YAML, with Istio's own
+// decoder, so that a misspelt field is an error naming it.
+func parseMatch(m map[string]any) (*networking.HTTPMatchRequest, error) {
+	js, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var match networking.HTTPMatchRequest
+	// protojson, not the type's UnmarshalJSON: that one allows unknown fields.
+	if err := protojson.Unmarshal(js, &match); err != nil {
+		return nil, fmt.Errorf("not an Istio HTTPMatchRequest: %w", err)
+	}
+	return &match, nil
 }

@@ -104,9 +104,9 @@ func singularNode(fd protoreflect.FieldDescriptor, v protoreflect.Value) (*yaml.
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
 		return stringNode(strconv.FormatUint(v.Uint(), 10)), nil
 	case protoreflect.FloatKind:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagFloat, Value: strconv.FormatFloat(v.Float(), 'g', -1, 32)}, nil
+		return floatNode(strconv.FormatFloat(v.Float(), 'g', -1, 32)), nil
 	case protoreflect.DoubleKind:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagFloat, Value: strconv.FormatFloat(v.Float(), 'g', -1, 64)}, nil
+		return floatNode(strconv.FormatFloat(v.Float(), 'g', -1, 64)), nil
 	case protoreflect.BytesKind:
 		return stringNode(base64.StdEncoding.EncodeToString(v.Bytes())), nil
 	}
@@ -135,4 +135,13 @@ func stringNode(s string) *yaml.Node {
 
 func intScalar(s string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagInt, Value: s}
+}
+
+// floatNode writes a float so that it reads back as one without an explicit tag
+// ("5.0", not "!!float 5").
+func floatNode(s string) *yaml.Node {
+	if !strings.ContainsAny(s, ".eEnN") {
+		s += ".0"
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagFloat, Value: s}
 }

@@ -80,6 +80,7 @@ func (r *release) steps() []func() error {
 		r.twinAutoscalers,
 		r.routeDestinationRules,
 		r.routeVirtualServices,
+		r.routeGateways,
 	}
 }
 
@@ -145,6 +146,8 @@ type workload struct {
 	blocked error
 	// WorkloadOptions are this workload's stage and settings.
 	WorkloadOptions
+	// version names the canary's pod template (its images), for the sticky cookie.
+	version string
 }
 
 // canaryUp reports whether the workload's canary pods run: every stage but stable

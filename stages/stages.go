@@ -18,10 +18,13 @@ var (
 	Stable = Stage{name: "stable", weight: 0}
 	Swap   = Stage{name: "swap", weight: 100}
 	Final  = Stage{name: "final", weight: 0}
+	// Preview is blue-green's preview: canary pods up, no weighted traffic, only
+	// requests matching the workload's match rules reach them (the same as 0).
+	Preview = Stage{name: "preview", weight: 0}
 )
 
 // Names lists the stage names Parse accepts besides integers, for help and errors.
-var Names = []string{"stable", "swap", "final"}
+var Names = []string{"stable", "preview", "swap", "final"}
 
 // Weight returns the numeric stage that sends w percent of traffic to the canary.
 func Weight(w int) (Stage, error) {
@@ -42,6 +45,8 @@ func Parse(s string) (Stage, error) {
 		return Swap, nil
 	case Final.name:
 		return Final, nil
+	case Preview.name:
+		return Preview, nil
 	case "":
 		return Stage{}, fmt.Errorf("stage is empty: use one of %s or a canary weight 0..100", strings.Join(Names, ", "))
 	}

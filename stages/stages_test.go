@@ -20,6 +20,7 @@ func TestParse(t *testing.T) {
 		{in: "100", want: "100", canary: 100, production: 0, canaryUp: true},
 		{in: "0", want: "0", canary: 0, production: 100, canaryUp: true},
 		{in: "37%", want: "37", canary: 37, production: 63, canaryUp: true},
+		{in: "preview", want: "preview", canary: 0, production: 100, canaryUp: true},
 		{in: "swap", want: "swap", canary: 100, production: 0, canaryUp: true, rendered: true},
 		{in: "final", want: "final", canary: 0, production: 100, rendered: true},
 		{in: "101", wantErr: true},
@@ -51,7 +52,7 @@ func TestParse(t *testing.T) {
 
 func TestParseErrorNamesTheFix(t *testing.T) {
 	_, err := Parse("canary")
-	if err == nil || !strings.Contains(err.Error(), "stable, swap, final") || !strings.Contains(err.Error(), "0..100") {
+	if err == nil || !strings.Contains(err.Error(), "stable, preview, swap, final") || !strings.Contains(err.Error(), "0..100") {
 		t.Fatalf("error %v does not list the valid stages", err)
 	}
 }

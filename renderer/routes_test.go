@@ -1,0 +1,214 @@
+package renderer
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+func renderConfig(t *testing.T, in, config string) string {
+	t.Helper()
+	c, err := ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Options
+	if err := c.Apply(&o); err != nil {
+		t.Fatal(err)
+	}
+	return render(t, in, o)
+}
+
+func routeNames(t *testing.T, vs *yaml.RNode) []string {
+	var names []string
+	for _, r := range lookup(vs.YNode(), "spec", "http").Content {
+		name := "<default>"
+		if n := field(r, "name"); n != nil {
+			name = n.Value
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// Seed 003: `end-user: jason` goes to the canary; seed 000: the gray=true cookie.
+func TestMatchRoutes(t *testing.T) {
+	cfg := `stage: "%s"
+workloads:
+  cart:
+    match:
+    - headers: {end-user: {exact: jason}}
+    - headers: {cookie: {regex: "^(.*?;)?(gray=true)(;.*)?$"}}
+`
+	for _, stage := range []string{"10", "preview", "swap"} {
+		out := renderConfig(t, appAt("2.0"), fmt.Sprintf(cfg, stage))
+		vs := find(t, out, "VirtualService", "cart-api")
+		if got := strings.Join(routeNames(t, vs), ","); got != "helm-canary-match,<default>" {
+			t.Fatalf("%s: routes %s", stage, got)
+		}
+		wantField(t, vs, "spec.http[0].match[0].headers.end-user.exact", "jason")
+		wantField(t, vs, "spec.http[0].match[1].headers.cookie.regex", "^(.*?;)?(gray=true)(;.*)?$")
+		wantField(t, vs, "spec.http[0].route[0].destination.subset", "canary")
+	}
+	for _, stage := range []string{"stable", "final"} {
+		vs := find(t, renderConfig(t, appAt("2.0"), fmt.Sprintf(cfg, stage)), "VirtualService", "cart-api")
+		if got := strings.Join(routeNames(t, vs), ","); got != "<default>" {
+			t.Errorf("%s: routes %s, want the match route gone", stage, got)
+		}
+	}
+	// Preview: canary pods up, no weighted traffic.
+	out := renderConfig(t, appAt("2.0"), fmt.Sprintf(cfg, "preview"))
+	if w := weights(t, find(t, out, "VirtualService", "cart-api"), 1); w["production"] != "100" || w["canary"] != "0" {
+		t.Errorf("preview weights %v", w)
+	}
+	wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.replicas", "3")
+
+	if _, err := ParseConfig([]byte("workloads:\n  cart:\n    match:\n    - hedaers: {a: {exact: b}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := ParseConfig([]byte("workloads:\n  cart:\n    match:\n    - hedaers: {a: {exact: b}}\n"))
+	var o Options
+	if err := c.Apply(&o); err == nil || !strings.Contains(err.Error(), "hedaers") {
+		t.Errorf("misspelt match field: %v", err)
+	}
+}
+
+// The chart's own routes keep their matches: an extra route ANDs them.
+func TestExtrasOnAGatewayRoute(t *testing.T) {
+	gw := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop-ingress}
+spec:
+  hosts: ["shop.example.com"]
+  gateways: [shop-gateway]
+  http:
+  - name: cart
+    match: [{uri: {prefix: /cart}}]
+    timeout: 5s
+    route:
+    - destination: {host: cart-api, port: {number: 8080}}
+`
+	out := renderConfig(t, appAt("2.0")+gw, "stage: \"10\"\nworkloads:\n  cart:\n    match:\n    - headers: {end-user: {exact: jason}}\n")
+	vs := find(t, out, "VirtualService", "shop-ingress")
+	if got := strings.Join(routeNames(t, vs), ","); got != "cart-match,cart" {
+		t.Fatalf("routes %s", got)
+	}
+	wantField(t, vs, "spec.http[0].match[0].uri.prefix", "/cart")
+	wantField(t, vs, "spec.http[0].match[0].headers.end-user.exact", "jason")
+	wantField(t, vs, "spec.http[0].timeout", "5s")
+	wantField(t, vs, "spec.http[0].route[0].destination.port.number", "8080")
+	wantField(t, vs, "spec.http[0].route[0].destination.subset", "canary")
+}
+
+func TestStickyMirrorGateway(t *testing.T) {
+	cfg := "stage: \"10\"\nworkloads:\n  cart:\n    sticky: {cookie: cv, maxAge: 60}\n    mirror: {percent: 5}\n    gateway: {name: shop-gw, hosts: [shop.example.com], create: true}\n"
+	out := renderConfig(t, appAt("2.0"), cfg)
+	vs := find(t, out, "VirtualService", "cart-api")
+	regex := get(t, vs, "spec.http[0].match[0].headers.cookie.regex")
+	cookie := get(t, vs, "spec.http[1].route[1].headers.response.add.Set-Cookie")
+	value := strings.TrimSuffix(strings.TrimPrefix(cookie, "cv="), "; Path=/; Max-Age=60")
+	if !strings.Contains(regex, "cv="+value) || len(value) != 8 {
+		t.Errorf("sticky route regex %q does not match the cookie the canary sets (%q)", regex, cookie)
+	}
+	wantField(t, vs, "spec.http[1].mirror.subset", "canary")
+	wantField(t, vs, "spec.http[1].mirrorPercentage.value", "5")
+	wantField(t, vs, "spec.gateways", "- shop-gw\n- mesh")
+	wantField(t, vs, "spec.hosts", "- cart-api\n- shop.example.com")
+	find(t, out, "Gateway", "shop-gw")
+	if strings.Contains(out, "!!float") {
+		t.Error("floats written with an explicit tag")
+	}
+	// A new canary version gets a new cookie value.
+	other := find(t, renderConfig(t, appAt("3.0"), cfg), "VirtualService", "cart-api")
+	if get(t, other, "spec.http[0].match[0].headers.cookie.regex") == regex {
+		t.Error("the sticky cookie survives a new canary version")
+	}
+}
+
+// Seed 002: the gateway tags users; each workload routes its own tag.
+func TestUserPercent(t *testing.T) {
+	cfg := "stage: \"10\"\nworkloads:\n  cart:\n    userPercent: {header: x-user-id}\n"
+	out := renderConfig(t, appAt("2.0"), cfg)
+	vs := find(t, out, "VirtualService", "cart-api")
+	if got := strings.Join(routeNames(t, vs), ","); got != "helm-canary-users-canary,helm-canary-users-production,<default>" {
+		t.Fatalf("routes %s", got)
+	}
+	wantField(t, vs, "spec.http[0].match[0].headers.x-canary-cart.exact", "canary")
+	f := find(t, out, "EnvoyFilter", "cart-canary-users")
+	wantField(t, f, "metadata.namespace", "istio-system")
+	if got := f.GetAnnotations()[annotationPercent]; got != "10" {
+		t.Errorf("percent annotation %q", got)
+	}
+	if !strings.Contains(get(t, f, "spec.configPatches[0].patch.value.typed_config.inlineCode"), "< 10 then") {
+		t.Error("the filter's Lua does not carry the percentage")
+	}
+	asm := renderConfig(t, appAt("2.0"), "mesh: asm\n"+cfg)
+	wp := find(t, asm, "WasmPlugin", "cart-hash-tagging")
+	wantField(t, wp, "spec.pluginConfig.rules[0].tagHeader", "x-canary-cart")
+	wantField(t, wp, "spec.pluginConfig.rules[0].policies[0].range", "10")
+	wantField(t, find(t, asm, "ASMHeaderPropagation", "cart-tag-propagation"), "spec.headerPrefixes[0]", "x-canary")
+	if strings.Contains(renderConfig(t, appAt("2.0"), "stage: stable\nworkloads:\n  cart:\n    userPercent: {header: x-user-id}\n"), "EnvoyFilter") {
+		t.Error("the tagging filter outlives the canary")
+	}
+}
+
+// The gateway's Lua and UserBucket agree: the generated filter code runs in LuaJIT
+// (Envoy's Lua) with a stand-in for Envoy's request handle.
+func TestLuaHashMatchesGo(t *testing.T) {
+	luajit, err := exec.LookPath("luajit")
+	if err != nil {
+		t.Fatal("luajit is not installed (Debian: apt-get install luajit; `make testbin` does it)")
+	}
+	ids := []string{"0001", "0002", "0003", "0004", "0005", "jason", "", "a", "user@gmail.com", "ünïcode-ïd", strings.Repeat("z", 300)}
+	for i := 0; i < 200; i++ {
+		ids = append(ids, fmt.Sprintf("user-%d", i))
+	}
+	var script strings.Builder
+	script.WriteString(userLua("x-user-id", "x-canary-cart", 37))
+	script.WriteString(`
+local function run(id)
+  local h = {}
+  if id ~= "" then h["x-user-id"] = id end
+  h["x-canary-cart"] = "spoofed"
+  local headers = {
+    get = function(_, k) return h[k] end,
+    replace = function(_, k, v) h[k] = v end,
+    remove = function(_, k) h[k] = nil end,
+  }
+  envoy_on_request({ headers = function() return headers end })
+  return tostring(h["x-canary-cart"])
+end
+`)
+	for _, id := range ids {
+		fmt.Fprintf(&script, "print(run(%q))\n", id)
+	}
+	out, err := exec.Command(luajit, "-e", script.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("luajit: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(ids) {
+		t.Fatalf("luajit printed %d lines for %d ids:\n%s", len(lines), len(ids), out)
+	}
+	canary := 0
+	for i, id := range ids {
+		want := "production"
+		switch {
+		case id == "":
+			want = "nil" // no user: any tag the client sent is removed
+		case UserBucket(id) < 37:
+			want = "canary"
+			canary++
+		}
+		if lines[i] != want {
+			t.Errorf("id %q: Lua tagged %s, Go says %s (bucket %d)", id, lines[i], want, UserBucket(id))
+		}
+	}
+	if canary == 0 || canary == len(ids)-1 {
+		t.Errorf("%d of %d ids on the canary: the test does not exercise both sides", canary, len(ids))
+	}
+}

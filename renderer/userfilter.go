@@ -1,0 +1,263 @@
+package renderer
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	extensions "istio.io/api/extensions/v1alpha1"
+	networking "istio.io/api/networking/v1"
+	alpha3 "istio.io/api/networking/v1alpha3"
+	typev1beta1 "istio.io/api/type/v1beta1"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// UserBucket is the user-percentage hash: a user id's bucket 0..99. The gateway
+// filter's Lua computes exactly this (a polynomial hash modulo a prime, with only
+// integer-exact double arithmetic, since Envoy's LuaJIT has no 64-bit integers); the
+// route simulator uses this function, and a test runs the generated Lua against it.
+func UserBucket(id string) int {
+	var h int64
+	for i := 0; i < len(id); i++ {
+		h = (h*31 + int64(id[i])) % 1000000007
+	}
+	return int(h % 100)
+}
+
+// Annotations on the user-percentage filter, for the route simulator.
+const (
+	annotationUserHeader = "helm-canary.io/user-header"
+	annotationTagHeader  = "helm-canary.io/tag-header"
+	annotationPercent    = "helm-canary.io/canary-percent"
+)
+
+func (o Options) ingress() Ingress {
+	in := o.Ingress
+	if in.Namespace == "" {
+		in.Namespace = "istio-system"
+	}
+	if len(in.Selector) == 0 {
+		in.Selector = map[string]string{"istio": "ingressgateway"}
+	}
+	return in
+}
+
+// routeGateways binds workloads' VirtualServices to their Gateway, renders the
+// Gateways to create, and the gateway filters that tag users.
+func (r *release) routeGateways() error {
+	for _, w := range r.workloads {
+		if w.canary == nil {
+			continue
+		}
+		if gw := w.Gateway; gw != nil {
+			for _, svc := range w.services {
+				for _, doc := range r.vservices {
+					if hostsMatch(doc, svc) {
+						bindGateway(doc, gw)
+					}
+				}
+			}
+			if gw.Create {
+				n, err := r.gatewayObject(w, gw)
+				if err != nil {
+					return err
+				}
+				if _, err := attach(w.canary, w.source, w.filename, n); err != nil {
+					return err
+				}
+			}
+		}
+		if w.UserPercent != nil && w.live() {
+			objs, err := r.userFilter(w)
+			if err != nil {
+				return err
+			}
+			for _, n := range objs {
+				if _, err := attach(w.canary, w.source, w.filename, n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hostsMatch(doc *document, svc *service) bool {
+	for _, h := range stringList(doc.node, "spec", "hosts") {
+		if hostMatches(h, svc.name, svc.ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// bindGateway adds the gateway (keeping the mesh) and its hosts to a chart's
+// VirtualService.
+func bindGateway(doc *document, gw *Gateway) {
+	spec := lookupCreate(doc.node.YNode(), "spec")
+	gateways := field(spec, "gateways")
+	if gateways == nil {
+		gateways = &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: []*yaml.Node{stringNode("mesh")}}
+		setField(spec, "gateways", gateways)
+	}
+	addString(gateways, gw.Name)
+	if hosts := field(spec, "hosts"); hosts != nil {
+		for _, h := range gw.Hosts {
+			addString(hosts, h)
+		}
+	}
+	doc.changed = true
+}
+
+func addString(seq *yaml.Node, s string) {
+	for _, c := range seq.Content {
+		if c.Value == s {
+			return
+		}
+	}
+	seq.Content = append(seq.Content, stringNode(s))
+}
+
+func (r *release) gatewayObject(w *workload, gw *Gateway) (*yaml.RNode, error) {
+	port := gw.Port
+	if port == 0 {
+		port = 80
+	}
+	selector := gw.Selector
+	if len(selector) == 0 {
+		selector = map[string]string{"istio": "ingressgateway"}
+	}
+	hosts := gw.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{"*"}
+	}
+	spec := &networking.Gateway{Selector: selector, Servers: []*networking.Server{{
+		Port:  &networking.Port{Number: uint32(port), Name: fmt.Sprintf("http-%d", port), Protocol: "HTTP"},
+		Hosts: hosts,
+	}}}
+	name, ns, _ := strings.Cut(gw.Name, "/")
+	if ns != "" {
+		name, ns = ns, name // "namespace/name"
+	}
+	return r.object(istioAPIVersion, "Gateway", name, ns, w.services[0], spec)
+}
+
+// userFilter is the gateway side of user percentages: on stock Istio an
+// EnvoyFilter running Lua at the ingress gateway, on ASM its hash-tagging
+// WasmPlugin and the header propagation of the tag prefix.
+func (r *release) userFilter(w *workload) ([]*yaml.RNode, error) {
+	in := r.opts.ingress()
+	percent := w.Stage.CanaryWeight()
+	if r.opts.Mesh == "asm" {
+		cfg, err := structpb.NewStruct(map[string]any{"rules": []any{map[string]any{
+			"header": w.UserPercent.Header, "modulo": 100, "tagHeader": w.tagHeader(),
+			"policies": []any{map[string]any{"range": percent, "tagValue": TrackCanary}},
+		}}})
+		if err != nil {
+			return nil, err
+		}
+		spec := &extensions.WasmPlugin{
+			Selector:        &typev1beta1.WorkloadSelector{MatchLabels: in.Selector},
+			Url:             "registry-cn-hangzhou.ack.aliyuncs.com/acs/asm-wasm-hash-tagging:v1.22.6.2-g72656ba-aliyun",
+			ImagePullPolicy: extensions.PullPolicy_IfNotPresent,
+			Phase:           extensions.PluginPhase_AUTHN,
+			PluginConfig:    cfg,
+		}
+		plugin, err := r.object("extensions.istio.io/v1alpha1", "WasmPlugin", w.name+"-hash-tagging", in.Namespace, w.services[0], spec)
+		if err != nil {
+			return nil, err
+		}
+		r.annotateUserFilter(plugin, w, percent)
+		// ASM's own CRD, not an Istio type: written as the seed shows it.
+		prop := yaml.MustParse(fmt.Sprintf("apiVersion: istio.alibabacloud.com/v1beta1\nkind: ASMHeaderPropagation\nmetadata:\n  name: %s-tag-propagation\nspec:\n  headerPrefixes:\n  - %s\n",
+			w.name, strings.TrimSuffix(TagHeaderPrefix, "-")))
+		if w.services[0].ns != "" {
+			_ = prop.SetNamespace(w.services[0].ns)
+		}
+		return []*yaml.RNode{plugin, prop}, nil
+	}
+	value, err := structpb.NewStruct(map[string]any{
+		"name": "helm-canary." + w.name,
+		"typed_config": map[string]any{
+			"@type":      "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+			"inlineCode": userLua(w.UserPercent.Header, w.tagHeader(), percent),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	spec := &alpha3.EnvoyFilter{
+		WorkloadSelector: &alpha3.WorkloadSelector{Labels: in.Selector},
+		ConfigPatches: []*alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
+			ApplyTo: alpha3.EnvoyFilter_HTTP_FILTER,
+			Match: &alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
+				Context: alpha3.EnvoyFilter_GATEWAY,
+				ObjectTypes: &alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &alpha3.EnvoyFilter_ListenerMatch{
+					FilterChain: &alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: &alpha3.EnvoyFilter_ListenerMatch_FilterMatch{
+						Name:      "envoy.filters.network.http_connection_manager",
+						SubFilter: &alpha3.EnvoyFilter_ListenerMatch_SubFilterMatch{Name: "envoy.filters.http.router"},
+					}},
+				}},
+			},
+			Patch: &alpha3.EnvoyFilter_Patch{Operation: alpha3.EnvoyFilter_Patch_INSERT_BEFORE, Value: value},
+		}},
+	}
+	filter, err := r.object("networking.istio.io/v1alpha3", "EnvoyFilter", w.name+"-canary-users", in.Namespace, w.services[0], spec)
+	if err != nil {
+		return nil, err
+	}
+	r.annotateUserFilter(filter, w, percent)
+	return []*yaml.RNode{filter}, nil
+}
+
+func (r *release) annotateUserFilter(n *yaml.RNode, w *workload, percent int) {
+	a := lookupCreate(n.YNode(), "metadata", "annotations")
+	setField(a, annotationUserHeader, stringNode(w.UserPercent.Header))
+	setField(a, annotationTagHeader, stringNode(w.tagHeader()))
+	setField(a, annotationPercent, stringNode(fmt.Sprint(percent)))
+}
+
+// userLua tags each request for one workload: canary for users whose bucket is
+// below percent, production for the others; a request without the user header
+// loses any tag it came with (clients cannot pick their side).
+func userLua(userHeader, tagHeader string, percent int) string {
+	return fmt.Sprintf(`-- helm-canary: %[3]d%% of users (by %[1]s) tagged %[2]s: canary
+function helm_canary_bucket(id)
+  local h = 0
+  for i = 1, #id do
+    h = (h * 31 + string.byte(id, i)) %% 1000000007
+  end
+  return h %% 100
+end
+
+function envoy_on_request(request_handle)
+  local headers = request_handle:headers()
+  local id = headers:get(%[4]q)
+  if id == nil or id == "" then
+    headers:remove(%[5]q)
+    return
+  end
+  if helm_canary_bucket(id) < %[3]d then
+    headers:replace(%[5]q, "canary")
+  else
+    headers:replace(%[5]q, "production")
+  end
+end
+`, userHeader, tagHeader, percent, strings.ToLower(userHeader), strings.ToLower(tagHeader))
+}
+
+// object wraps an Istio spec into an object in namespace ns (the Service's when
+// empty), labelled like the Service.
+func (r *release) object(apiVersion, kind, name, ns string, svc *service, spec proto.Message) (*yaml.RNode, error) {
+	n, err := r.istioObject(kind, name, svc, spec)
+	if err != nil {
+		return nil, err
+	}
+	setField(n.YNode(), "apiVersion", stringNode(apiVersion))
+	if ns != "" {
+		setField(lookupCreate(n.YNode(), "metadata"), "namespace", stringNode(ns))
+		reorder(lookup(n.YNode(), "metadata"), "name", "namespace")
+	}
+	return n, nil
+}
