@@ -139,6 +139,14 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 		return nil, err
 	}
 	vals := mergeValues(withoutCanary(base.Config), overrides)
+	if block, ok := overrides[ValuesKey]; ok {
+		// Settings given on the command line (-f/--set canary.workloads...) go over
+		// the stored ones; the stage fields are this command's to set.
+		merged := mergeValues(map[string]any{ValuesKey: current.Config[ValuesKey]}, map[string]any{ValuesKey: block})
+		if config, err = canaryConfig(merged); err != nil {
+			return nil, err
+		}
+	}
 
 	if o.CanaryReplicas != nil {
 		config.CanaryReplicas = o.CanaryReplicas

@@ -1,0 +1,331 @@
+package routesim
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/helm-canary/helm-canary/renderer"
+)
+
+// Request is what the simulator routes.
+type Request struct {
+	Host    string
+	Path    string // with an optional ?query
+	Method  string
+	Headers map[string]string // names are case-insensitive
+}
+
+// Result is where one request goes.
+type Result struct {
+	Host string `json:"host"`
+	// Subset is the most likely subset ("" for the bare host).
+	Subset string `json:"subset"`
+	// Shares are the subsets' probabilities when the route is weighted.
+	Shares map[string]float64 `json:"shares,omitempty"`
+	// VirtualService and Route name the rule that matched.
+	VirtualService string `json:"virtualService,omitempty"`
+	Route          string `json:"route,omitempty"`
+}
+
+// Router holds a manifest's routing rules.
+type Router struct {
+	vservices []*yaml.RNode
+	taggers   []tagger
+}
+
+// tagger is a gateway user-percentage filter, read from its annotations.
+type tagger struct {
+	userHeader, tagHeader string
+	percent               int
+}
+
+// New reads the VirtualServices and user-tagging filters of a manifest.
+func New(manifest []byte) (*Router, error) {
+	nodes, err := (&kio.ByteReader{Reader: strings.NewReader(string(manifest)), OmitReaderAnnotations: true}).Read()
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	r := &Router{}
+	for _, n := range nodes {
+		switch n.GetKind() {
+		case "VirtualService":
+			r.vservices = append(r.vservices, n)
+		case "EnvoyFilter", "WasmPlugin":
+			a := n.GetAnnotations()
+			if a["helm-canary.io/user-header"] == "" {
+				continue
+			}
+			p, err := strconv.Atoi(a["helm-canary.io/canary-percent"])
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: bad percent annotation: %w", n.GetKind(), n.GetName(), err)
+			}
+			r.taggers = append(r.taggers, tagger{userHeader: strings.ToLower(a["helm-canary.io/user-header"]),
+				tagHeader: strings.ToLower(a["helm-canary.io/tag-header"]), percent: p})
+		}
+	}
+	return r, nil
+}
+
+// Route finds the subset that serves a request.
+func (r *Router) Route(req Request) (Result, error) {
+	headers := map[string]string{}
+	for k, v := range req.Headers {
+		headers[strings.ToLower(k)] = v
+	}
+	// The gateway tags the request before any routing, as the filter does.
+	for _, t := range r.taggers {
+		id, ok := headers[t.userHeader]
+		switch {
+		case !ok || id == "":
+			delete(headers, t.tagHeader)
+		case renderer.UserBucket(id) < t.percent:
+			headers[t.tagHeader] = renderer.TrackCanary
+		default:
+			headers[t.tagHeader] = renderer.TrackProduction
+		}
+	}
+	path, query := req.Path, url.Values{}
+	if path == "" {
+		path = "/"
+	}
+	if p, q, ok := strings.Cut(path, "?"); ok {
+		path = p
+		query, _ = url.ParseQuery(q)
+	}
+	method := req.Method
+	if method == "" {
+		method = "GET"
+	}
+	vs := r.find(req.Host)
+	if vs == nil {
+		return Result{Host: req.Host}, fmt.Errorf("no VirtualService in the manifest has host %q (hosts: %s)", req.Host, strings.Join(r.hosts(), ", "))
+	}
+	routes, _ := vs.Pipe(yaml.Lookup("spec", "http"))
+	if routes == nil {
+		return Result{Host: req.Host}, fmt.Errorf("VirtualService %s has no http routes", vs.GetName())
+	}
+	for i, route := range routes.YNode().Content {
+		if !matches(route, headers, path, method, query, req.Host) {
+			continue
+		}
+		res := Result{Host: req.Host, VirtualService: vs.GetName(), Route: routeName(route, i), Shares: map[string]float64{}}
+		dests := mapping(route, "route")
+		if dests == nil || len(dests.Content) == 0 {
+			return res, fmt.Errorf("VirtualService %s route %s has no destinations (redirect or direct response)", vs.GetName(), res.Route)
+		}
+		total := 0.0
+		for _, d := range dests.Content {
+			total += weight(d, len(dests.Content))
+		}
+		for _, d := range dests.Content {
+			subset := scalar(mapping(d, "destination"), "subset")
+			if total > 0 {
+				res.Shares[subset] += weight(d, len(dests.Content)) / total
+			}
+		}
+		best := -1.0
+		keys := make([]string, 0, len(res.Shares))
+		for k := range res.Shares {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if res.Shares[k] > best {
+				res.Subset, best = k, res.Shares[k]
+			}
+		}
+		return res, nil
+	}
+	return Result{Host: req.Host, VirtualService: vs.GetName()}, fmt.Errorf("no route of VirtualService %s matches the request (Istio answers 404)", vs.GetName())
+}
+
+// Users routes n synthetic users ("user-1" ... "user-n", in userHeader) and returns
+// the share of traffic each subset gets.
+func (r *Router) Users(host, userHeader string, n int, base Request) (map[string]float64, error) {
+	shares := map[string]float64{}
+	for i := 1; i <= n; i++ {
+		req := base
+		req.Host = host
+		req.Headers = map[string]string{}
+		for k, v := range base.Headers {
+			req.Headers[k] = v
+		}
+		req.Headers[userHeader] = fmt.Sprintf("user-%d", i)
+		res, err := r.Route(req)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range res.Shares {
+			shares[k] += v / float64(n)
+		}
+	}
+	return shares, nil
+}
+
+// find picks the VirtualService for a host: an exact host first, then one naming the
+// same service (short name or FQDN), then a wildcard.
+func (r *Router) find(host string) *yaml.RNode {
+	short := strings.Split(host, ".")[0]
+	var byService, wildcard *yaml.RNode
+	for _, vs := range r.vservices {
+		hosts, _ := vs.Pipe(yaml.Lookup("spec", "hosts"))
+		if hosts == nil {
+			continue
+		}
+		for _, h := range hosts.YNode().Content {
+			switch {
+			case h.Value == host:
+				return vs
+			case strings.Split(h.Value, ".")[0] == short && isServiceHost(h.Value) && isServiceHost(host):
+				if byService == nil {
+					byService = vs
+				}
+			case h.Value == "*" || (strings.HasPrefix(h.Value, "*.") && strings.HasSuffix(host, h.Value[1:])):
+				if wildcard == nil {
+					wildcard = vs
+				}
+			}
+		}
+	}
+	if byService != nil {
+		return byService
+	}
+	return wildcard
+}
+
+func (r *Router) hosts() []string {
+	var out []string
+	for _, vs := range r.vservices {
+		if hosts, _ := vs.Pipe(yaml.Lookup("spec", "hosts")); hosts != nil {
+			for _, h := range hosts.YNode().Content {
+				out = append(out, h.Value)
+			}
+		}
+	}
+	return out
+}
+
+// matches: a route without match conditions matches everything; otherwise any one
+// of its match requests must match, every condition of it.
+func matches(route *yaml.Node, headers map[string]string, path, method string, query url.Values, authority string) bool {
+	list := mapping(route, "match")
+	if list == nil || len(list.Content) == 0 {
+		return true
+	}
+	for _, m := range list.Content {
+		if matchOne(m, headers, path, method, query, authority) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchOne(m *yaml.Node, headers map[string]string, path, method string, query url.Values, authority string) bool {
+	if sm := mapping(m, "uri"); sm != nil && !stringMatch(sm, path, true) {
+		return false
+	}
+	if sm := mapping(m, "method"); sm != nil && !stringMatch(sm, method, true) {
+		return false
+	}
+	if sm := mapping(m, "authority"); sm != nil && !stringMatch(sm, authority, true) {
+		return false
+	}
+	if hs := mapping(m, "headers"); hs != nil {
+		for i := 0; i+1 < len(hs.Content); i += 2 {
+			v, ok := headers[strings.ToLower(hs.Content[i].Value)]
+			if !stringMatch(hs.Content[i+1], v, ok) {
+				return false
+			}
+		}
+	}
+	if hs := mapping(m, "withoutHeaders"); hs != nil {
+		for i := 0; i+1 < len(hs.Content); i += 2 {
+			v, ok := headers[strings.ToLower(hs.Content[i].Value)]
+			if stringMatch(hs.Content[i+1], v, ok) {
+				return false
+			}
+		}
+	}
+	if qs := mapping(m, "queryParams"); qs != nil {
+		for i := 0; i+1 < len(qs.Content); i += 2 {
+			vals, ok := query[qs.Content[i].Value]
+			v := ""
+			if ok {
+				v = vals[0]
+			}
+			if !stringMatch(qs.Content[i+1], v, ok) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stringMatch applies an Istio StringMatch; present says the value exists (an empty
+// StringMatch matches presence). Regexes are RE2, matched against the whole value.
+func stringMatch(sm *yaml.Node, v string, present bool) bool {
+	if !present {
+		return false
+	}
+	switch {
+	case mapping(sm, "exact") != nil:
+		return v == scalar(sm, "exact")
+	case mapping(sm, "prefix") != nil:
+		return strings.HasPrefix(v, scalar(sm, "prefix"))
+	case mapping(sm, "regex") != nil:
+		re, err := regexp.Compile("^(?:" + scalar(sm, "regex") + ")$")
+		return err == nil && re.MatchString(v)
+	}
+	return true
+}
+
+func weight(d *yaml.Node, n int) float64 {
+	w := mapping(d, "weight")
+	if w == nil {
+		if n == 1 {
+			return 100
+		}
+		return 0
+	}
+	f, _ := strconv.ParseFloat(w.Value, 64)
+	return f
+}
+
+func routeName(route *yaml.Node, i int) string {
+	if n := scalar(route, "name"); n != "" {
+		return n
+	}
+	return fmt.Sprintf("#%d", i)
+}
+
+func mapping(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node, key string) string {
+	if v := mapping(n, key); v != nil {
+		return v.Value
+	}
+	return ""
+}
+
+// isServiceHost reports whether a host names a cluster Service (short name or
+// name.namespace.svc...), as opposed to an external domain.
+func isServiceHost(h string) bool {
+	return !strings.Contains(h, ".") || strings.Contains(h, ".svc")
+}
