@@ -20,3 +20,31 @@ app: {{ .Chart.Name }}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
+
+{{/*
+The pod spec, written once for both modes. The argument is a dict: root (the
+chart's $), image ("repository:tag") and pullPolicy; canary-lib also passes track,
+name and values (productionDeployment or canaryDeployment).
+*/}}
+{{- define "productpage.podSpec" -}}
+containers:
+  - name: {{ .root.Chart.Name }}
+    image: "{{ .image }}"
+    imagePullPolicy: {{ .pullPolicy }}
+    ports:
+      - name: http
+        containerPort: 9080
+        protocol: TCP
+    readinessProbe:
+      httpGet:
+        path: /health
+        port: http
+      initialDelaySeconds: 5
+      periodSeconds: 10
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: tmp
+    emptyDir: {}
+{{- end }}

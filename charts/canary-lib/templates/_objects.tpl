@@ -1,0 +1,298 @@
+{{/*
+canary-lib.all: every canary object of one workload, as one multi-document
+string: the production Deployment, the canary Deployment, the autoscalers (when
+autoscaling.enabled), the DestinationRule, the VirtualService and the Gateway (when
+gateway.enabled and gateway.create). The argument is the spec dict described in
+README.md.
+*/}}
+{{- define "canary-lib.all" -}}
+{{- $s := include "canary-lib.settings" . | fromYaml -}}
+{{ include "canary-lib.productionDeployment" . }}
+---
+{{ include "canary-lib.canaryDeployment" . }}
+{{- if $s.autoscaled }}
+---
+{{ include "canary-lib.autoscalers" . }}
+{{- end }}
+---
+{{ include "canary-lib.destinationRule" . }}
+---
+{{ include "canary-lib.virtualService" . }}
+{{- if $s.createGateway }}
+---
+{{ include "canary-lib.gateway" . }}
+{{- end }}
+{{- end -}}
+
+{{/* canary-lib.productionDeployment: Deployment <name>, the chart's own selector. */}}
+{{- define "canary-lib.productionDeployment" -}}
+{{- include "canary-lib.deployment" (list . "production") -}}
+{{- end -}}
+
+{{/* canary-lib.canaryDeployment: Deployment <name>-canary, selector plus the track label. */}}
+{{- define "canary-lib.canaryDeployment" -}}
+{{- include "canary-lib.deployment" (list . "canary") -}}
+{{- end -}}
+
+{{/*
+canary-lib.deployment: (list spec track) -> the Deployment of one track,
+"production" or "canary".
+*/}}
+{{- define "canary-lib.deployment" -}}
+{{- $in := index . 0 -}}
+{{- $track := index . 1 -}}
+{{- if not (or (eq $track "production") (eq $track "canary")) -}}
+{{- fail (printf "canary-lib.deployment: track %q: use production or canary" $track) -}}
+{{- end -}}
+{{- $s := include "canary-lib.settings" $in | fromYaml -}}
+{{- $canary := eq $track "canary" -}}
+{{- $name := $in.name -}}
+{{- $selector := $in.selectorLabels -}}
+{{- $replicas := $s.productionReplicas -}}
+{{- $image := $s.productionImage -}}
+{{- $pullPolicy := $s.productionPullPolicy -}}
+{{- $values := $in.production | default dict -}}
+{{- $fixedReplicas := not $s.autoscaled -}}
+{{- if $canary -}}
+{{- $name = printf "%s-canary" $in.name -}}
+{{- $selector = include "canary-lib.withTrack" (list $in.selectorLabels $s.trackLabel $track) | fromYaml -}}
+{{- $replicas = $s.canaryReplicas -}}
+{{- $image = $s.canaryImage -}}
+{{- $pullPolicy = $s.canaryPullPolicy -}}
+{{- $values = $in.canary | default dict -}}
+{{- $fixedReplicas = not (and $s.autoscaled $s.canaryUp) -}}
+{{- end -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "canary-lib.withTrack" (list ($in.labels | default $in.selectorLabels) $s.trackLabel $track) | nindent 4 }}
+  {{- with $in.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- if $fixedReplicas }}
+  replicas: {{ int $replicas }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- toYaml $selector | nindent 6 }}
+  {{- with $in.deploymentSpec }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "canary-lib.withTrack" (list ($in.podLabels | default $in.selectorLabels) $s.trackLabel $track) | nindent 8 }}
+      {{- with $in.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      {{- include $in.podSpecTemplate (dict "root" $in.root "image" $image "pullPolicy" $pullPolicy "track" $track "name" $name "values" $values) | nindent 6 }}
+{{- end -}}
+
+{{/*
+canary-lib.destinationRule: DestinationRule <serviceName> for host <serviceName>,
+subsets production and canary (selector labels plus the track label).
+*/}}
+{{- define "canary-lib.destinationRule" -}}
+{{- $s := include "canary-lib.settings" . | fromYaml -}}
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: {{ .serviceName }}
+  {{- with (.serviceLabels | default .labels) }}
+  labels:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  host: {{ .serviceName }}
+  {{- with .trafficPolicy }}
+  trafficPolicy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  subsets:
+  - name: production
+    labels:
+      {{- include "canary-lib.withTrack" (list .selectorLabels $s.trackLabel "production") | nindent 6 }}
+  - name: canary
+    labels:
+      {{- include "canary-lib.withTrack" (list .selectorLabels $s.trackLabel "canary") | nindent 6 }}
+{{- end -}}
+
+{{/*
+canary-lib.virtualService: VirtualService <serviceName> for host <serviceName>
+(plus the gateway's named hosts when a gateway is enabled), one http route with
+the weighted production/canary pair; weight 0 is written out.
+*/}}
+{{- define "canary-lib.virtualService" -}}
+{{- $s := include "canary-lib.settings" . | fromYaml -}}
+{{- $gw := .gateway | default dict -}}
+{{- $route := .httpRoute | default dict -}}
+{{- if hasKey $route "route" -}}
+{{- fail (printf "canary-lib (%s): httpRoute must not set route: canary-lib writes the weighted destinations" .name) -}}
+{{- end -}}
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: {{ .serviceName }}
+  {{- with (.serviceLabels | default .labels) }}
+  labels:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  hosts:
+  - {{ .serviceName }}
+  {{- if $s.gateway }}
+  {{- range (index $gw "hosts") }}
+  {{- $host := . }}
+  {{- if contains "/" $host }}{{ $host = splitList "/" $host | last }}{{ end }}
+  {{- if and (ne $host "*") (ne $host $.serviceName) }}
+  - {{ $host | quote }}
+  {{- end }}
+  {{- end }}
+  gateways:
+  - {{ $s.gatewayName }}
+  - mesh
+  {{- end }}
+  http:
+  - route:
+    {{- if $s.adopting }}
+    - destination:
+        host: {{ .serviceName }}
+        {{- with .servicePort }}
+        port:
+          number: {{ int . }}
+        {{- end }}
+    {{- else }}
+    - destination:
+        host: {{ .serviceName }}
+        subset: production
+        {{- with .servicePort }}
+        port:
+          number: {{ int . }}
+        {{- end }}
+      weight: {{ int $s.productionWeight }}
+    - destination:
+        host: {{ .serviceName }}
+        subset: canary
+        {{- with .servicePort }}
+        port:
+          number: {{ int . }}
+        {{- end }}
+      weight: {{ int $s.canaryWeight }}
+    {{- end }}
+    {{- with $route }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{/*
+canary-lib.gateway: Istio Gateway <gateway.name> (default <serviceName>-gateway) on
+the ingress gateway pods, one server for gateway.hosts on gateway.port.
+*/}}
+{{- define "canary-lib.gateway" -}}
+{{- $s := include "canary-lib.settings" . | fromYaml -}}
+{{- $gw := .gateway | default dict -}}
+{{- $protocol := index $gw "protocol" | default "HTTP" -}}
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: {{ $s.gatewayName }}
+  {{- with (.serviceLabels | default .labels) }}
+  labels:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  selector:
+    {{- toYaml (index $gw "selector" | default (dict "istio" "ingressgateway")) | nindent 4 }}
+  servers:
+  - port:
+      number: {{ index $gw "port" | default 80 | int }}
+      name: {{ lower $protocol }}
+      protocol: {{ $protocol }}
+    hosts:
+    {{- range (index $gw "hosts" | default (list "*")) }}
+    - {{ . | quote }}
+    {{- end }}
+    {{- with index $gw "tls" }}
+    tls:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end -}}
+
+{{/*
+canary-lib.autoscalers: HorizontalPodAutoscaler <name> for production and, while
+canary pods run, its twin <name>-canary for the canary (minReplicas = the canary's
+replicaCount), so that scaling one side never shifts the traffic ratio.
+*/}}
+{{- define "canary-lib.autoscalers" -}}
+{{- $s := include "canary-lib.settings" . | fromYaml -}}
+{{- if $s.autoscaled -}}
+{{ include "canary-lib.autoscaler" (list . "production") }}
+{{- if $s.canaryUp }}
+---
+{{ include "canary-lib.autoscaler" (list . "canary") }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* canary-lib.autoscaler: (list spec track) -> the HorizontalPodAutoscaler of one track. */}}
+{{- define "canary-lib.autoscaler" -}}
+{{- $in := index . 0 -}}
+{{- $track := index . 1 -}}
+{{- $s := include "canary-lib.settings" $in | fromYaml -}}
+{{- $as := $in.autoscaling | default dict -}}
+{{- $name := $in.name -}}
+{{- $min := index $as "minReplicas" | default 1 | int -}}
+{{- $max := index $as "maxReplicas" | int -}}
+{{- if eq $track "canary" -}}
+{{- $name = printf "%s-canary" $in.name -}}
+{{- $min = int $s.canaryReplicas -}}
+{{- if lt $max $min }}{{ $max = $min }}{{ end -}}
+{{- end -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $name }}
+  {{- with $in.labels }}
+  labels:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $name }}
+  minReplicas: {{ $min }}
+  maxReplicas: {{ $max }}
+  {{- if index $as "metrics" }}
+  metrics:
+    {{- toYaml (index $as "metrics") | nindent 4 }}
+  {{- else if or (index $as "targetCPUUtilizationPercentage") (index $as "targetMemoryUtilizationPercentage") }}
+  metrics:
+    {{- with index $as "targetCPUUtilizationPercentage" }}
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ int . }}
+    {{- end }}
+    {{- with index $as "targetMemoryUtilizationPercentage" }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ int . }}
+    {{- end }}
+  {{- end }}
+  {{- with index $as "behavior" }}
+  behavior:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}

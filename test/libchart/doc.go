@@ -1,0 +1,19 @@
+// Package libchart tests charts/canary-lib, the library chart that renders inside a
+// chart the objects helm-canary's post-renderer produces, through examples/productpage's
+// library mode (canaryLib.enabled=true):
+//
+//   - lint: helm lint is clean for the library and for the example in both modes;
+//   - schema: bad values (weight 150, negative replicas, misspelt keys) fail helm
+//     template and helm lint with a message naming the value;
+//   - equivalence: for every stage, library mode renders the same set of objects as
+//     the post-renderer path (the reviewed goldens under test/golden, and a fresh
+//     helm template | helm-canary render chain for the autoscaling and gateway
+//     variants), compared as parsed objects;
+//   - end to end: seed 001's seven helm upgrade commands and its rollback replayed
+//     with helm 3 and helm 4 against a real kube-apiserver, checking the live
+//     objects after each; and a release switched between plain mode (with the
+//     post-renderer) and library mode.
+//
+// Rendering and linting run through the Helm SDK always, and through the real helm 3
+// and helm 4 binaries unless -short (which also skips the API server).
+package libchart
