@@ -56,14 +56,25 @@ func librarySides(ch *chart.Chart, values map[string]any) (production, canary li
 	if err != nil {
 		return production, canary, err
 	}
-	read := func(key string) librarySide {
-		s := librarySide{replicas: toInt(dig(map[string]any(merged), key, "replicaCount"))}
+	// Effective images: a side's empty repository or tag falls back to the chart's
+	// top-level image, as canary-lib does; the canary's also to production's.
+	top, _ := dig(map[string]any(merged), "image").(map[string]any)
+	read := func(key string, fallback map[string]any) librarySide {
+		s := librarySide{replicas: toInt(dig(map[string]any(merged), key, "replicaCount")), image: map[string]any{}}
 		if img, ok := dig(map[string]any(merged), key, "image").(map[string]any); ok {
 			s.image = deepCopy(img)
 		}
+		for _, f := range []string{"repository", "tag", "pullPolicy"} {
+			// --set makes numbers of tags such as 83: only nil and "" are unset.
+			if v := s.image[f]; (v == nil || v == "") && fallback[f] != nil && fallback[f] != "" {
+				s.image[f] = fallback[f]
+			}
+		}
 		return s
 	}
-	return read(productionKey), read(canaryKey), nil
+	production = read(productionKey, top)
+	canary = read(canaryKey, top)
+	return production, canary, nil
 }
 
 // libraryStep sets the values one step of a transition needs: weights, replicas,
@@ -89,6 +100,12 @@ func libraryStep(vals map[string]any, ch *chart.Chart, step stages.Step, canaryR
 		rc = int(*canaryReplicas)
 	}
 	canaryUp := step.Stage.CanaryUp() || (step.Draining && step.Stage == stages.Final)
+	// The canary runs "version N": its own image if the values name one, else the
+	// chart's top-level image (so `--set image.tag=84` means the same as without the
+	// library); written out so that later stages keep it.
+	if canaryUp && step.Stage != stages.Swap {
+		side(canaryKey)["image"] = canary.image
+	}
 	switch {
 	case step.Stage == stages.Swap:
 		side(productionKey)["image"] = canary.image

@@ -43,7 +43,7 @@ func TestLibraryStep(t *testing.T) {
 	w := func(n int) stages.Stage { s, _ := stages.Weight(n); return s }
 	user := map[string]any{"canaryLib": map[string]any{"enabled": true},
 		"canaryDeployment": map[string]any{"image": map[string]any{"tag": "84"}}}
-	pinned := map[string]any{"repository": "pp", "tag": "83"}
+	pinned := map[string]any{"repository": "pp", "tag": 83} // --set makes numbers
 	tests := []struct {
 		name                       string
 		step                       stages.Step
@@ -52,8 +52,8 @@ func TestLibraryStep(t *testing.T) {
 		canaryReplicas, prodWeight int
 		canaryWeight               int
 	}{
-		{"10", stages.Step{Stage: w(10)}, pinned, "83", 2, 90, 10},
-		{"100", stages.Step{Stage: w(100)}, pinned, "83", 2, 0, 100},
+		{"10", stages.Step{Stage: w(10)}, pinned, 83, 2, 90, 10},
+		{"100", stages.Step{Stage: w(100)}, pinned, 83, 2, 0, 100},
 		{"swap copies the canary image", stages.Step{Stage: stages.Swap}, pinned, "84", 2, 0, 100},
 		{"final draining", stages.Step{Stage: stages.Final, Draining: true}, nil, nil, 2, 100, 0},
 		{"final", stages.Step{Stage: stages.Final}, nil, nil, 0, 100, 0},
@@ -79,4 +79,19 @@ func TestLibraryStep(t *testing.T) {
 	if dig(user, "canaryDeployment", "replicaCount") != nil {
 		t.Error("libraryStep changed its input")
 	}
+}
+
+// A tag given as a number (--set image.tag=83) is a tag, not an unset field.
+func TestLibraryNumericTags(t *testing.T) {
+	ch := libraryTestChart()
+	vals := map[string]any{"canaryLib": map[string]any{"enabled": true}, "image": map[string]any{"tag": 84},
+		"productionDeployment": map[string]any{"image": map[string]any{"repository": "pp", "tag": 83}}}
+	production, canary, err := librarySides(ch, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if production.image["tag"] != 83 {
+		t.Errorf("production tag %v, want 83", production.image["tag"])
+	}
+	_ = canary
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	helmrelease "helm.sh/helm/v3/pkg/release"
@@ -84,11 +86,24 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
+	stored := config
+	overrides, err := c.cliValues(o)
+	if err != nil {
+		return nil, err
+	}
+	if block, ok := overrides[ValuesKey]; ok {
+		// Settings given on the command line (-f/--set canary.workloads...) go over
+		// the stored ones; the stage fields are this command's to set.
+		merged := mergeValues(map[string]any{ValuesKey: current.Config[ValuesKey]}, map[string]any{ValuesKey: block})
+		if config, err = canaryConfig(merged); err != nil {
+			return nil, err
+		}
+	}
 	// Named workloads move alone (seed 002: teams release independently); without
 	// names the whole release moves and per-workload stages are cleared.
 	perWorkload := len(o.Workloads) > 0
-	if perWorkload {
-		config.Workloads = c.targets(config, current, o.Workloads)
+	if perWorkload || (len(stored.Workloads) == 0 && len(config.Workloads) > 0) {
+		config.Workloads = c.targets(stored, config, current, o.Workloads)
 	}
 	plans := map[string]stages.Plan{}
 	var plan stages.Plan
@@ -113,6 +128,12 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 		if err != nil {
 			return nil, err
 		}
+		if _, staged := current.Config[ValuesKey]; !staged {
+			// Staged in pipeline mode, or never: the manifest says where it stands.
+			if inferred, ok := inferredState(current.Manifest, trackLabel(config)); ok {
+				state = inferred
+			}
+		}
 		if plan, err = stages.PlanTransition(state, target, o.Force); err != nil {
 			return nil, fmt.Errorf("release %q: %w", o.Release, err)
 		}
@@ -125,26 +146,24 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 		}
 	}
 	ch := base.Chart
-	changesVersion := o.Chart != "" || o.Version != "" || len(o.ValueFiles)+len(o.Values)+len(o.StringValues) > 0
-	if plan.Promote && changesVersion && !o.Force {
-		return nil, fmt.Errorf("stage %s promotes the version the canary runs, so it takes no chart or values (they would reach production untested): try them at a canary stage first, or pass --force", target)
-	}
 	if o.Chart != "" {
 		if ch, err = c.loadChart(o.Chart, o.Version); err != nil {
 			return nil, err
 		}
 	}
-	overrides, err := c.cliValues(o)
-	if err != nil {
-		return nil, err
+	// The chart named again unchanged (charts with dependencies must be named
+	// every time) is no new version.
+	changesVersion := (o.Chart != "" && !sameChart(ch, base.Chart)) || len(o.ValueFiles)+len(o.Values)+len(o.StringValues) > 0
+	if plan.Promote && changesVersion && !o.Force {
+		return nil, fmt.Errorf("stage %s promotes the version the canary runs, so it takes no new chart or values (they would reach production untested): try them at a canary stage first, or pass --force", target)
 	}
 	vals := mergeValues(withoutCanary(base.Config), overrides)
-	if block, ok := overrides[ValuesKey]; ok {
-		// Settings given on the command line (-f/--set canary.workloads...) go over
-		// the stored ones; the stage fields are this command's to set.
-		merged := mergeValues(map[string]any{ValuesKey: current.Config[ValuesKey]}, map[string]any{ValuesKey: block})
-		if config, err = canaryConfig(merged); err != nil {
-			return nil, err
+	if o.Chart == "" {
+		if missing := missingDependencies(ch, vals); len(missing) > 0 {
+			// Helm keeps no subcharts with a release: rendering the stored chart would
+			// drop them, and Helm would delete their objects.
+			return nil, fmt.Errorf("release %q's chart depends on %s, and Helm does not store a chart's dependencies with a release: name the chart (helm canary stage %s %s CHART ...)",
+				o.Release, strings.Join(missing, ", "), target, o.Release)
 		}
 	}
 
@@ -156,6 +175,13 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	// set through its values, production's image pinned to what runs now.
 	lib := libraryMode(ch, vals)
 	var pinnedImage map[string]any
+	if lib && dig(overrides, "image") != nil && dig(overrides, canaryKey, "image") == nil {
+		// A new top-level image is version N: the canary's own image, written by an
+		// earlier stage, gives way to it.
+		if cd, ok := vals[canaryKey].(map[string]any); ok {
+			delete(cd, "image")
+		}
+	}
 	if lib {
 		if dig(overrides, productionKey, "image") != nil && !plan.Promote && !plan.Restore && !o.Force {
 			return nil, fmt.Errorf("release %q renders its canary with %s: a new version goes to %s.image, and production's image changes only at swap (or pass --force)", o.Release, libraryChart, canaryKey)
@@ -181,6 +207,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 		}
 	}
 	res := &StageResult{}
+	before := current.Manifest // what --dry-run compares with: what runs now
 	for i, step := range plan.Steps {
 		if perWorkload {
 			for name, p := range plans {
@@ -223,10 +250,17 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 			return nil, err
 		}
 		if o.DryRun {
-			res.Diff += diffManifests(string(production), rel.Manifest, fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Draining)))
+			res.Diff += diffManifests(before, rel.Manifest, fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Draining)))
 		} else {
 			res.Revisions = append(res.Revisions, rel.Version)
 			res.Release = rel
+			repaired, err := c.repairDrift(ctx, rel.Manifest)
+			if err != nil {
+				return res, err
+			}
+			for _, r := range repaired {
+				fmt.Fprintf(c.Log, "Repaired drift: %s had been changed outside the release; its spec is the release's again.\n", r)
+			}
 			res.Steps = append(res.Steps, fmt.Sprintf("stage %s%s (revision %d)", step.Stage, drainingNote(step.Draining), rel.Version))
 			if o.Wait {
 				if err := c.waitRollout(ctx, o, rel.Manifest, trackLabel(config)); err != nil {
@@ -234,7 +268,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 				}
 			}
 		}
-		production = []byte(rel.Manifest)
+		production, before = []byte(rel.Manifest), rel.Manifest
 		if i+1 < len(plan.Steps) && !o.DryRun && o.DrainTime > 0 {
 			fmt.Fprintf(c.Log, "Traffic is on production; waiting %s before the canary pods go.\n", o.DrainTime)
 			select {
@@ -288,10 +322,19 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	if err != nil {
 		return nil, err
 	}
-	config := renderer.Config{Stage: target.String(), CanaryReplicas: o.CanaryReplicas}
-	if len(o.Workloads) > 0 {
+	config, err := canaryConfig(vals)
+	if err != nil {
+		return nil, err
+	}
+	config.Stage = target.String()
+	if o.CanaryReplicas != nil {
+		config.CanaryReplicas = o.CanaryReplicas
+	}
+	if len(o.Workloads) > 0 && config.Workloads == nil {
 		config.Workloads = map[string]renderer.Workload{}
-		for _, w := range o.Workloads {
+	}
+	for _, w := range o.Workloads {
+		if _, ok := config.Workloads[w]; !ok {
 			config.Workloads[w] = renderer.Workload{}
 		}
 	}
@@ -346,11 +389,93 @@ func (c *Client) lastStable(name string, current *helmrelease.Release) (*helmrel
 		if err != nil {
 			continue
 		}
+		if _, staged := rel.Config[ValuesKey]; !staged {
+			if st, ok := inferredState(rel.Manifest, trackLabel(cfg)); ok && st.Stage == stages.Stable {
+				return rel, nil
+			}
+			continue
+		}
 		if (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining {
 			return rel, nil
 		}
 	}
 	return current, nil
+}
+
+// sameChart compares what a release stores of a chart: metadata, templates,
+// values, schema and files.
+func sameChart(a, b *chart.Chart) bool {
+	if a == nil || b == nil || a.Metadata == nil || b.Metadata == nil {
+		return false
+	}
+	if a.Metadata.Name != b.Metadata.Name || a.Metadata.Version != b.Metadata.Version || string(a.Schema) != string(b.Schema) {
+		return false
+	}
+	files := func(fs []*chart.File) map[string]string {
+		m := map[string]string{}
+		for _, f := range fs {
+			m[f.Name] = string(f.Data)
+		}
+		return m
+	}
+	if fmt.Sprint(files(a.Templates)) != fmt.Sprint(files(b.Templates)) || fmt.Sprint(files(a.Files)) != fmt.Sprint(files(b.Files)) {
+		return false
+	}
+	// Helm merges dependencies' values (and global) into the chart's when it
+	// processes them, so the stored chart has keys the loaded one lacks.
+	own := func(c *chart.Chart) string {
+		v := map[string]any{}
+		for k, x := range c.Values {
+			v[k] = x
+		}
+		delete(v, "global")
+		for _, d := range c.Metadata.Dependencies {
+			delete(v, d.Name)
+			delete(v, d.Alias)
+		}
+		return fmt.Sprint(v)
+	}
+	return own(a) == own(b)
+}
+
+// missingDependencies lists the dependencies a chart declares, enabled by the
+// values (their condition), that the loaded chart does not carry.
+func missingDependencies(ch *chart.Chart, values map[string]any) []string {
+	loaded := map[string]bool{}
+	for _, d := range ch.Dependencies() {
+		loaded[d.Name()] = true
+	}
+	var missing []string
+	merged, err := chartutil.CoalesceValues(ch, values)
+	if err != nil {
+		merged = values
+	}
+	for _, dep := range ch.Metadata.Dependencies {
+		name := dep.Name
+		if dep.Alias != "" {
+			name = dep.Alias
+		}
+		if loaded[dep.Name] || loaded[name] || !enabled(dep.Condition, merged) {
+			continue
+		}
+		missing = append(missing, dep.Name)
+	}
+	return missing
+}
+
+// enabled evaluates a dependency condition as Helm does: the first of its
+// comma-separated value paths that is set decides; none set means enabled.
+func enabled(condition string, values map[string]any) bool {
+	for _, path := range strings.Split(condition, ",") {
+		path = strings.TrimSpace(path)
+		if path == "" {
+			continue
+		}
+		if v, ok := dig(values, strings.Split(path, ".")...).(bool); ok {
+			return v
+		}
+	}
+	return true
 }
 
 func withoutCanary(values map[string]any) map[string]any {

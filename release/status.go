@@ -87,6 +87,13 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 	}
 	for _, w := range workloadsOf(objs, track) {
 		ws := WorkloadStatus{Name: w.name, Service: w.service, Stage: st.Stage}
+		if _, staged := rel.Config[ValuesKey]; !staged {
+			// Pipeline mode keeps the stage in the pipeline's arguments.
+			ws.Stage = inferStage(objs, w).String()
+			if st.Stage == "stable" {
+				st.Stage = ws.Stage
+			}
+		}
 		if own := config.Workloads[w.name]; own.Stage != "" {
 			ws.Stage = own.Stage
 			if own.Draining {

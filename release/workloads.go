@@ -11,20 +11,21 @@ import (
 	"github.com/helm-canary/helm-canary/stages"
 )
 
-// targets is the canary block's workloads once names are added: the named ones, and
-// (for a release that canaried every Deployment by default) those canaried now,
-// which keep their stage.
-func (c *Client) targets(config renderer.Config, current *helmrelease.Release, names []string) map[string]renderer.Workload {
-	out := map[string]renderer.Workload{}
-	for k, v := range config.Workloads {
-		out[k] = v
-	}
-	if len(out) == 0 {
+// targets is the canary block's workloads once names are added: those the release
+// canaries now (for a release that canaried every Deployment by default, read off its
+// manifest, so that naming some never drops the others), the settings given now, and
+// the named ones.
+func (c *Client) targets(stored, config renderer.Config, current *helmrelease.Release, names []string) map[string]renderer.Workload {
+	out := map[string]renderer.Workload{} // never nil: the stage loop writes into it
+	if len(stored.Workloads) == 0 {
 		if objs, err := manifestObjects(current.Manifest); err == nil {
 			for _, w := range workloadsOf(objs, trackLabel(config)) {
 				out[w.name] = renderer.Workload{}
 			}
 		}
+	}
+	for k, v := range config.Workloads {
+		out[k] = v
 	}
 	for _, n := range names {
 		if _, ok := out[n]; !ok {

@@ -18,6 +18,8 @@ type extraRoute struct {
 	suffix  string // appended to the weighted route's name
 	matches []*networking.HTTPMatchRequest
 	subset  string
+	// setCookie renews the sticky cookie on the way back (its Max-Age restarts).
+	setCookie string
 }
 
 // live reports whether the workload's routing extras apply: the live stages
@@ -31,9 +33,10 @@ func (r *release) extraRoutes(w *workload) []extraRoute {
 	}
 	var out []extraRoute
 	if w.Sticky != nil {
-		out = append(out, extraRoute{suffix: "sticky", subset: SubsetCanary, matches: []*networking.HTTPMatchRequest{{
+		out = append(out, extraRoute{suffix: "sticky", subset: SubsetCanary, setCookie: w.stickyCookie(), matches: []*networking.HTTPMatchRequest{{
 			Headers: map[string]*networking.StringMatch{"cookie": {MatchType: &networking.StringMatch_Regex{
-				Regex: "^(.*?;)?(" + regexp.QuoteMeta(w.Sticky.Cookie+"="+w.stickyValue()) + ")(;.*)?$"}}}}}})
+				// Browsers send "a=1; b=2": allow the space after each semicolon.
+				Regex: `^(.*?;\s*)?(` + regexp.QuoteMeta(w.Sticky.Cookie+"="+w.stickyValue()) + `)(;.*)?$`}}}}}})
 	}
 	if len(w.Match) > 0 {
 		out = append(out, extraRoute{suffix: "match", subset: SubsetCanary, matches: w.Match})
@@ -54,6 +57,15 @@ func (w *workload) stickyValue() string {
 	h := fnv.New32a()
 	h.Write([]byte(w.name + "\x00" + w.version))
 	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// stickyCookie is the Set-Cookie value the canary's responses carry.
+func (w *workload) stickyCookie() string {
+	cookie := w.Sticky.Cookie + "=" + w.stickyValue() + "; Path=/"
+	if w.Sticky.MaxAge > 0 {
+		cookie += fmt.Sprintf("; Max-Age=%d", w.Sticky.MaxAge)
+	}
+	return cookie
 }
 
 // tagHeader is the request header the gateway filter sets for this workload.
@@ -114,6 +126,13 @@ func (r *release) extraRouteNode(weighted *yaml.Node, e extraRoute, host string,
 	if port != nil {
 		setField(lookup(dest.YNode(), "destination"), "port", yaml.CopyYNode(port))
 	}
+	if e.setCookie != "" {
+		h, err := toNode(&networking.Headers{Response: &networking.Headers_HeaderOperations{Add: map[string]string{"Set-Cookie": e.setCookie}}})
+		if err != nil {
+			return nil, err
+		}
+		setField(dest.YNode(), "headers", h.YNode())
+	}
 	setField(n, "route", &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: []*yaml.Node{dest.YNode()}})
 	// Keep the key order readable: name and match first.
 	reorder(n, "name", "match", "route")
@@ -169,11 +188,7 @@ func (r *release) decorateWeighted(route *yaml.Node, w *workload, host string, p
 	if w.Sticky != nil {
 		for _, d := range field(route, "route").Content {
 			if s := lookup(d, "destination", "subset"); s != nil && s.Value == SubsetCanary {
-				cookie := w.Sticky.Cookie + "=" + w.stickyValue() + "; Path=/"
-				if w.Sticky.MaxAge > 0 {
-					cookie += fmt.Sprintf("; Max-Age=%d", w.Sticky.MaxAge)
-				}
-				h, err := toNode(&networking.Headers{Response: &networking.Headers_HeaderOperations{Add: map[string]string{"Set-Cookie": cookie}}})
+				h, err := toNode(&networking.Headers{Response: &networking.Headers_HeaderOperations{Add: map[string]string{"Set-Cookie": w.stickyCookie()}}})
 				if err != nil {
 					return err
 				}
