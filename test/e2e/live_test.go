@@ -27,6 +27,8 @@ type clientSet struct {
 
 var liveClients = sync.OnceValues(func() (clientSet, error) {
 	config := cluster.RESTConfig()
+	// One client serves every parallel test: no client-side throttling.
+	config.QPS = -1
 	kube, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return clientSet{}, err
@@ -58,6 +60,13 @@ type liveDeployment struct {
 
 func getDeployment(t *testing.T, namespace, name string) liveDeployment {
 	t.Helper()
+	live, _ := getDeploymentVersion(t, namespace, name)
+	return live
+}
+
+// getDeploymentVersion is getDeployment and the object's resourceVersion.
+func getDeploymentVersion(t *testing.T, namespace, name string) (liveDeployment, string) {
+	t.Helper()
 	d, err := clients(t).kube.AppsV1().Deployments(namespace).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("Deployment %s/%s get: %v", namespace, name, err)
@@ -76,7 +85,7 @@ func getDeployment(t *testing.T, namespace, name string) liveDeployment {
 	if d.Spec.Selector != nil {
 		live.Selector = maps.Clone(d.Spec.Selector.MatchLabels)
 	}
-	return live
+	return live, d.ResourceVersion
 }
 
 func getIstio(t *testing.T, resource schema.GroupVersionResource, namespace, name string) *unstructured.Unstructured {

@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+)
+
+// TestPipelineWalk walks seed 001 twice on one cluster: with plain `helm upgrade
+// --install` and helm-canary as the post-renderer (production pinned from the
+// release with --release/--namespace) in one namespace, and with `helm canary
+// stage` in another. After every stage the live objects of both must be the same.
+// Pipeline mode's final is one upgrade with --stage=final; the plugin's is two; the
+// end states must match.
+func TestPipelineWalk(t *testing.T) {
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			t.Parallel()
+			h := newHelmEnv(t, major)
+			pipeline, plugin := newNamespace(t), newNamespace(t)
+			tags := map[string]string{"stable": "83"}
+			for _, s := range seedSteps(h) {
+				tag := tags[s.stage]
+				if tag == "" {
+					tag = "84"
+				}
+				args := []string{"upgrade", "--install", "pp", h.chartDir(), "-n", pipeline, "--set", "image.tag=" + tag}
+				args = append(args, h.postRenderer("--stage="+s.stage, "--release=pp", "--namespace="+pipeline)...)
+				h.mustRun(t, args...)
+				h.stage(t, plugin, s.args...)
+
+				what := fmt.Sprintf("stage %s: pipeline (%s) vs plugin (%s)", s.stage, pipeline, plugin)
+				p, q := snapshot(t, pipeline), snapshot(t, plugin)
+				sameObjects(t, what, p, q)
+				// And both are seed 001's stage.
+				if s.stage != "stable" {
+					wantWeights(t, pipeline, "product-page-svc", weightsOf(t, s.stage))
+				}
+				production := "83"
+				if s.stage == "swap" || s.stage == "final" {
+					production = "84"
+				}
+				wantImages(t, "pipeline productpage at "+s.stage, p.Deployments["productpage"], productpageImage+":"+production)
+			}
+		})
+	}
+}
+
+// TestPipelineStatus: `helm canary status` of a release staged by a `helm upgrade`
+// pipeline reports the stage the pipeline rendered, as it does for a release staged
+// with `helm canary stage` (the same state must read the same way, whichever way in).
+func TestPipelineStatus(t *testing.T) {
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			t.Parallel()
+			h := newHelmEnv(t, major)
+			ns := newNamespace(t)
+			for _, s := range []struct{ stage, tag string }{{"stable", "83"}, {"10", "84"}} {
+				args := []string{"upgrade", "--install", "pp", h.chartDir(), "-n", ns, "--set", "image.tag=" + s.tag}
+				h.mustRun(t, append(args, h.postRenderer("--stage="+s.stage, "--release=pp", "--namespace="+ns)...)...)
+			}
+			wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 90, "canary": 10})
+			out := h.mustRun(t, "canary", "status", "pp", "-n", ns, "-o", "json")
+			var st struct {
+				Stage     string `json:"stage"`
+				Workloads []struct {
+					Stage   string         `json:"stage"`
+					Weights map[string]int `json:"weights"`
+				} `json:"workloads"`
+			}
+			if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Workloads) != 1 {
+				t.Fatalf("status -o json: %v\n%s", err, out)
+			}
+			if w := st.Workloads[0]; w.Weights["production"] != 90 || w.Weights["canary"] != 10 {
+				t.Errorf("status of the pipeline release at 10: weights %v, want 90/10", w.Weights)
+			}
+			if w := st.Workloads[0]; w.Stage != "10" || (st.Stage != "" && st.Stage != "10") {
+				t.Errorf("status of a release a pipeline rendered at --stage=10 (live traffic 90/10, canary up) says stage %q (workload) / %q (release), want 10:\n%s", w.Stage, st.Stage, out)
+			}
+		})
+	}
+}
