@@ -72,3 +72,5 @@ for major in 3 4; do
   capture "$major" "bookinfo-1.20.2.helm$major.yaml" bookinfo test/charts/bookinfo --namespace shop --set tag=1.20.2
 done
 capture 3 bookinfo-1.20.3.helm3.yaml bookinfo test/charts/bookinfo --namespace shop --set tag=1.20.3
+capture 3 appchain-v1.helm3.yaml ac test/charts/appchain --namespace shop
+capture 3 appchain-v2.helm3.yaml ac test/charts/appchain --namespace shop --set a.tag=v2 --set b.tag=v2 --set c.tag=v3

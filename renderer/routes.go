@@ -107,6 +107,7 @@ func (r *release) withExtras(routes []*yaml.Node, weighted map[int]bool, w *work
 
 func (r *release) extraRouteNode(weighted *yaml.Node, e extraRoute, host string, port *yaml.Node) (*yaml.Node, error) {
 	n := yaml.CopyYNode(weighted)
+	uncomment(n) // the chart's comments describe its own route, not this one
 	name := "helm-canary-" + e.suffix
 	if v := field(n, "name"); v != nil && v.Value != "" {
 		name = v.Value + "-" + e.suffix
@@ -232,3 +233,10 @@ func reorder(m *yaml.Node, keys ...string) {
 }
 
 var _ = strings.HasPrefix
+
+func uncomment(n *yaml.Node) {
+	n.HeadComment, n.LineComment, n.FootComment = "", "", ""
+	for _, c := range n.Content {
+		uncomment(c)
+	}
+}

@@ -188,6 +188,10 @@ func TestGoldenOutputsAreValid(t *testing.T) {
 		t.Skip("needs the local API server")
 	}
 	ctx := context.Background()
+	// User-percentage filters live in the ingress gateway's namespace.
+	if err := cluster.CreateNamespace(ctx, "istio-system"); err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range cases(t) {
 		manifest, err := os.ReadFile(filepath.Join(dir, "expected.yaml"))
 		if err != nil {

@@ -31,6 +31,8 @@ func TestInputsMatchCharts(t *testing.T) {
 		{"productpage-84.helm3.yaml", "productpage", "../../examples/productpage", map[string]any{"image": map[string]any{"tag": "84"}}},
 		{"bookinfo-1.20.2.helm3.yaml", "bookinfo", "../charts/bookinfo", map[string]any{"tag": "1.20.2"}},
 		{"bookinfo-1.20.3.helm3.yaml", "bookinfo", "../charts/bookinfo", map[string]any{"tag": "1.20.3"}},
+		{"appchain-v1.helm3.yaml", "ac", "../charts/appchain", nil},
+		{"appchain-v2.helm3.yaml", "ac", "../charts/appchain", map[string]any{"a": map[string]any{"tag": "v2"}, "b": map[string]any{"tag": "v2"}, "c": map[string]any{"tag": "v3"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
