@@ -376,6 +376,22 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 // lastStable finds the newest revision that was at stable or final: what a
 // rollback restores. Without one (a release that never was), the current revision.
 func (c *Client) lastStable(name string, current *helmrelease.Release) (*helmrelease.Release, error) {
+	rel, err := c.newestRevision(name, func(rel *helmrelease.Release, cfg renderer.Config) bool {
+		if _, staged := rel.Config[ValuesKey]; !staged {
+			st, ok := inferredState(rel.Manifest, trackLabel(cfg))
+			return ok && st.Stage == stages.Stable
+		}
+		return (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining
+	})
+	if rel == nil && err == nil {
+		return current, nil
+	}
+	return rel, err
+}
+
+// newestRevision walks a release's live-able revisions (deployed or superseded),
+// newest first, and returns the first one for which want holds, or nil.
+func (c *Client) newestRevision(name string, want func(*helmrelease.Release, renderer.Config) bool) (*helmrelease.Release, error) {
 	history, err := c.cfg.Releases.History(name)
 	if err != nil {
 		return nil, err
@@ -389,17 +405,11 @@ func (c *Client) lastStable(name string, current *helmrelease.Release) (*helmrel
 		if err != nil {
 			continue
 		}
-		if _, staged := rel.Config[ValuesKey]; !staged {
-			if st, ok := inferredState(rel.Manifest, trackLabel(cfg)); ok && st.Stage == stages.Stable {
-				return rel, nil
-			}
-			continue
-		}
-		if (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining {
+		if want(rel, cfg) {
 			return rel, nil
 		}
 	}
-	return current, nil
+	return nil, nil
 }
 
 // sameChart compares what a release stores of a chart: metadata, templates,

@@ -2,7 +2,6 @@ package release
 
 import (
 	"fmt"
-	"sort"
 
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"sigs.k8s.io/yaml"
@@ -52,36 +51,25 @@ func workloadState(config renderer.Config, name string) (stages.State, error) {
 // revision where this workload was at stable or final; the renderer reads the last
 // Deployment of a name, so that one pins production.
 func (c *Client) pinToLastStable(name, workload string, production []byte) ([]byte, error) {
-	history, err := c.cfg.Releases.History(name)
+	rel, err := c.newestRevision(name, func(_ *helmrelease.Release, cfg renderer.Config) bool {
+		st, err := workloadState(cfg, workload)
+		return err == nil && !st.Draining && (st.Stage == stages.Stable || st.Stage == stages.Final)
+	})
+	if err != nil || rel == nil {
+		return production, err // never stable: production stays as it runs
+	}
+	objs, err := manifestObjects(rel.Manifest)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(history, func(i, j int) bool { return history[i].Version > history[j].Version })
-	for _, rel := range history {
-		if rel.Info.Status != helmrelease.StatusDeployed && rel.Info.Status != helmrelease.StatusSuperseded {
-			continue
-		}
-		cfg, err := canaryConfig(rel.Config)
-		if err != nil {
-			continue
-		}
-		st, err := workloadState(cfg, workload)
-		if err != nil || st.Draining || (st.Stage != stages.Stable && st.Stage != stages.Final) {
-			continue
-		}
-		objs, err := manifestObjects(rel.Manifest)
-		if err != nil {
-			continue
-		}
-		for _, o := range objs {
-			if o.kind == "Deployment" && o.name == workload {
-				doc, err := yaml.Marshal(o.obj)
-				if err != nil {
-					return nil, err
-				}
-				return append(append(append([]byte{}, production...), "\n---\n"...), doc...), nil
+	for _, o := range objs {
+		if o.kind == "Deployment" && o.name == workload {
+			doc, err := yaml.Marshal(o.obj)
+			if err != nil {
+				return nil, err
 			}
+			return append(append(append([]byte{}, production...), "\n---\n"...), doc...), nil
 		}
 	}
-	return production, nil // never stable: production stays as it runs
+	return production, nil
 }
