@@ -303,6 +303,10 @@ func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, v
 	}
 	rel, err := up.RunWithContext(ctx, o.Release, ch, vals)
 	if err != nil {
+		if msg := err.Error(); strings.Contains(msg, "already exists") || strings.Contains(msg, "another operation") {
+			// Helm's release storage is the lock: another command won the race.
+			return nil, fmt.Errorf("release %q was upgraded by another command at the same time, and this one applied nothing (%w): check `helm canary status %s` and run it again if still needed", o.Release, err, o.Release)
+		}
 		return nil, fmt.Errorf("upgrade of release %q: %w", o.Release, err)
 	}
 	return rel, nil
