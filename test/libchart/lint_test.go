@@ -30,6 +30,9 @@ func TestLint(t *testing.T) {
 		{"productpage library", exampleChart, []string{"canaryLib.enabled=true"}},
 		{"productpage library at 10", exampleChart, []string{at10.seedSets(productpageImage, productpageImage)}},
 		{"productpage library autoscaling gateway", exampleChart, []string{at10.seedSets(productpageImage, productpageImage), "autoscaling.enabled=true,gateway.enabled=true"}},
+		{"productpage plain with routing settings", exampleChart, []string{routingSets}},
+		{"productpage library routing at 10", exampleChart, []string{at10.seedSets(productpageImage, productpageImage), routingSets}},
+		{"productpage library routing on ASM at 10", exampleChart, []string{at10.seedSets(productpageImage, productpageImage), routingSets, "canary.mesh=asm"}},
 	}
 	for _, tl := range tools(t) {
 		for _, c := range cases {
@@ -59,6 +62,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"misspelt canaryLib key", "canaryLib.enable=true", []string{"/canaryLib", "'enable' not allowed"}},
 		{"bad pull policy", "productionDeployment.image.pullPolicy=Sometimes", []string{"/productionDeployment/image/pullPolicy", "IfNotPresent"}},
 		{"weight not a number", "productionDeployment.weight=ninety", []string{"/productionDeployment/weight", "integer"}},
+		{"sticky without a cookie", "canary.workloads.productpage.sticky.maxAge=60", []string{"/canary/workloads/productpage/sticky", "missing property 'cookie'"}},
+		{"userPercent without a header", "canary.workloads.productpage.userPercent.tagHeader=x-side", []string{"/canary/workloads/productpage/userPercent", "missing property 'header'"}},
+		{"mirror above 100", "canary.workloads.productpage.mirror.percent=150", []string{"/canary/workloads/productpage/mirror/percent", "maximum", "150"}},
+		{"misspelt routing key", "canary.workloads.productpage.mtach[0].uri.prefix=/", []string{"/canary/workloads/productpage", "'mtach' not allowed"}},
+		{"bad mesh", "canary.mesh=linkerd", []string{"/canary/mesh", "istio", "asm"}},
 	}
 	for _, tl := range tools(t) {
 		for _, c := range cases {
@@ -95,6 +103,8 @@ func TestLibraryRejectsInconsistentValues(t *testing.T) {
 		{"adopting with a canary", "canaryLib.adopting=true,productionDeployment.weight=90,canaryDeployment.weight=10,canaryDeployment.replicaCount=2",
 			[]string{"adopting", "canary must be at weight 0 and 0 replicas"}},
 		{"no image", "image.repository=", []string{"/image/repository"}},
+		{"draining with canary traffic", "canary.draining=true,productionDeployment.weight=90,canaryDeployment.weight=10,canaryDeployment.replicaCount=2",
+			[]string{"draining is final's first step", "canaryDeployment.weight is 10"}},
 	}
 	for _, tl := range tools(t) {
 		for _, c := range cases {
@@ -105,6 +115,11 @@ func TestLibraryRejectsInconsistentValues(t *testing.T) {
 		}
 	}
 }
+
+// routingSets is every routing setting, as --set pairs of the canary: block.
+const routingSets = "canary.workloads.productpage.match[0].headers.end-user.exact=jason," +
+	"canary.workloads.productpage.sticky.cookie=canary-v,canary.workloads.productpage.sticky.maxAge=3600," +
+	"canary.workloads.productpage.userPercent.header=x-user-id,canary.workloads.productpage.mirror.percent=5"
 
 type lintError struct {
 	err error

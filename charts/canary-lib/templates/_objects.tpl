@@ -1,9 +1,10 @@
 {{/*
 canary-lib.all: every canary object of one workload, as one multi-document
 string: the production Deployment, the canary Deployment, the autoscalers (when
-autoscaling.enabled), the DestinationRule, the VirtualService and the Gateway (when
-gateway.enabled and gateway.create). The argument is the spec dict described in
-README.md.
+autoscaling.enabled), the DestinationRule, the VirtualService, the Gateway (when
+gateway.enabled and gateway.create) and the user-percentage gateway filter (when
+routing.userPercent is set, at live stages). The argument is the spec dict
+described in README.md.
 */}}
 {{- define "canary-lib.all" -}}
 {{- $s := include "canary-lib.settings" . | fromYaml -}}
@@ -21,6 +22,10 @@ README.md.
 {{- if $s.createGateway }}
 ---
 {{ include "canary-lib.gateway" . }}
+{{- end }}
+{{- with include "canary-lib.userFilter" . }}
+---
+{{ . }}
 {{- end }}
 {{- end -}}
 
@@ -49,17 +54,11 @@ canary-lib.deployment: (list spec track) -> the Deployment of one track,
 {{- $name := $in.name -}}
 {{- $selector := $in.selectorLabels -}}
 {{- $replicas := $s.productionReplicas -}}
-{{- $image := $s.productionImage -}}
-{{- $pullPolicy := $s.productionPullPolicy -}}
-{{- $values := $in.production | default dict -}}
 {{- $fixedReplicas := not $s.autoscaled -}}
 {{- if $canary -}}
 {{- $name = printf "%s-canary" $in.name -}}
 {{- $selector = include "canary-lib.withTrack" (list $in.selectorLabels $s.trackLabel $track) | fromYaml -}}
 {{- $replicas = $s.canaryReplicas -}}
-{{- $image = $s.canaryImage -}}
-{{- $pullPolicy = $s.canaryPullPolicy -}}
-{{- $values = $in.canary | default dict -}}
 {{- $fixedReplicas = not (and $s.autoscaled $s.canaryUp) -}}
 {{- end -}}
 apiVersion: apps/v1
@@ -91,7 +90,23 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     spec:
-      {{- include $in.podSpecTemplate (dict "root" $in.root "image" $image "pullPolicy" $pullPolicy "track" $track "name" $name "values" $values) | nindent 6 }}
+      {{- include "canary-lib.podSpec" (list $in $track) | nindent 6 }}
+{{- end -}}
+
+{{/*
+canary-lib.podSpec: (list spec track) -> the pod spec of one track, from the
+chart's podSpecTemplate: root, image, pullPolicy, track, name (the Deployment's)
+and values (the track's dict).
+*/}}
+{{- define "canary-lib.podSpec" -}}
+{{- $in := index . 0 -}}
+{{- $track := index . 1 -}}
+{{- $s := include "canary-lib.settings" $in | fromYaml -}}
+{{- $args := dict "root" $in.root "track" $track "name" $in.name "image" $s.productionImage "pullPolicy" $s.productionPullPolicy "values" ($in.production | default dict) -}}
+{{- if eq $track "canary" -}}
+{{- $args = dict "root" $in.root "track" $track "name" (printf "%s-canary" $in.name) "image" $s.canaryImage "pullPolicy" $s.canaryPullPolicy "values" ($in.canary | default dict) -}}
+{{- end -}}
+{{- include $in.podSpecTemplate $args -}}
 {{- end -}}
 
 {{/*
@@ -126,7 +141,9 @@ spec:
 {{/*
 canary-lib.virtualService: VirtualService <serviceName> for host <serviceName>
 (plus the gateway's named hosts when a gateway is enabled), one http route with
-the weighted production/canary pair; weight 0 is written out.
+the weighted production/canary pair; weight 0 is written out. At live stages the
+routing extras (canary-lib.extraRoutes) go ahead of it, the canary destination sets
+the sticky cookie and the route mirrors to the canary.
 */}}
 {{- define "canary-lib.virtualService" -}}
 {{- $s := include "canary-lib.settings" . | fromYaml -}}
@@ -134,6 +151,16 @@ the weighted production/canary pair; weight 0 is written out.
 {{- $route := .httpRoute | default dict -}}
 {{- if hasKey $route "route" -}}
 {{- fail (printf "canary-lib (%s): httpRoute must not set route: canary-lib writes the weighted destinations" .name) -}}
+{{- end -}}
+{{- $routing := .routing | default dict -}}
+{{- $setCookie := "" -}}
+{{- $mirror := 0 -}}
+{{- if $s.live -}}
+{{- $setCookie = include "canary-lib.stickyCookie" . -}}
+{{- with $routing.mirror }}{{ $mirror = .percent | default 0 }}{{ end -}}
+{{- end -}}
+{{- if gt (float64 $mirror) 0.0 -}}
+{{- $route = omit $route "mirror" "mirrorPercentage" -}}
 {{- end -}}
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -159,6 +186,9 @@ spec:
   - mesh
   {{- end }}
   http:
+  {{- with include "canary-lib.extraRoutes" (list . $setCookie) | fromYamlArray }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
   - route:
     {{- if $s.adopting }}
     - destination:
@@ -184,6 +214,18 @@ spec:
           number: {{ int . }}
         {{- end }}
       weight: {{ int $s.canaryWeight }}
+      {{- with $setCookie }}
+      headers:
+        response:
+          add:
+            Set-Cookie: {{ . | quote }}
+      {{- end }}
+    {{- end }}
+    {{- if gt (float64 $mirror) 0.0 }}
+    mirror:
+      {{- include "canary-lib.destination" (list . "canary") | nindent 6 }}
+    mirrorPercentage:
+      value: {{ $mirror }}
     {{- end }}
     {{- with $route }}
     {{- toYaml . | nindent 4 }}

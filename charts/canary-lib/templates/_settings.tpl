@@ -14,6 +14,9 @@ calls it first, so a bad dict fails the render with a message naming the value.
   gateway                           a gateway is bound (enabled)
   gatewayName                       the gateway the VirtualService binds
   createGateway                     this chart renders that Gateway
+  draining                          final's first step: traffic back on production, canary pods still up
+  live                              the routing extras apply: canary pods up, not draining
+  mesh                              istio or asm
 */}}
 {{- define "canary-lib.settings" -}}
 {{- if not (kindIs "map" .) -}}
@@ -119,6 +122,19 @@ calls it first, so a bad dict fails the render with a message naming the value.
 {{- $gwCreate = eq (printf "%v" (index $gw "create")) "true" -}}
 {{- end -}}
 
+{{- /* Final's first step: traffic already back on production, canary pods still up. */ -}}
+{{- $draining := eq (printf "%v" .draining) "true" -}}
+{{- if and $draining (gt (int $cw) 0) -}}
+{{- fail (printf "canary-lib (%s): draining is final's first step, with all traffic on production, but %s.weight is %d" $name $cPath (int $cw)) -}}
+{{- end -}}
+
+{{- /* Routing beyond weights: checked here, rendered by canary-lib.virtualService and canary-lib.userFilter. */ -}}
+{{- $_ := include "canary-lib.checkRouting" . -}}
+{{- $mesh := .mesh | default "istio" -}}
+{{- if not (has $mesh (list "istio" "asm")) -}}
+{{- fail (printf "canary-lib (%s): mesh %q: use istio or asm" $name (printf "%v" $mesh)) -}}
+{{- end -}}
+
 {{- toYaml (dict
   "productionWeight" (int $pw) "canaryWeight" (int $cw)
   "productionReplicas" (int $pr) "canaryReplicas" (int $cr)
@@ -127,7 +143,8 @@ calls it first, so a bad dict fails the render with a message naming the value.
   "productionPullPolicy" $pPull "canaryPullPolicy" $cPull
   "trackLabel" $track "autoscaled" $autoscaled "canaryUp" (gt (int $cr) 0)
   "adopting" $adopting
-  "gateway" $gwOn "gatewayName" $gwName "createGateway" $gwCreate) -}}
+  "gateway" $gwOn "gatewayName" $gwName "createGateway" $gwCreate
+  "draining" $draining "live" (and (gt (int $cr) 0) (not $draining)) "mesh" $mesh) -}}
 {{- end -}}
 
 {{/*
