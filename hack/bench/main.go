@@ -12,7 +12,7 @@
 // What it does:
 //
 //  1. generates a Helm-3-post-renderer-shaped stream of N workloads (a
-//     ConfigMap, Service and Deployment each; see writeStream) into a
+//     ConfigMap, Service and Deployment each; see benchstream.Write) into a
 //     temporary file;
 //  2. builds hack/yamlfloor into a temporary directory;
 //  3. times, as separate processes reading that file on stdin and writing
@@ -47,6 +47,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/helm-canary/helm-canary/internal/benchstream"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,7 +186,7 @@ func bench(o *options) (*report, error) {
 
 	few := []string{hc, "render", "--stage", stage}
 	for i := 1; i <= min(fewTargets, o.n); i++ {
-		few = append(few, "--workload", workloadName(i))
+		few = append(few, "--workload", benchstream.Name(i))
 	}
 	jobs := []job{
 		{Name: "helm-canary render, all targeted", N: o.n, Argv: []string{hc, "render", "--stage", stage}, Input: streamPath},
@@ -196,7 +197,7 @@ func bench(o *options) (*report, error) {
 	// The kustomize comparison runs on a smaller stream. Rendering that same
 	// small stream too gives a measured, unextrapolated ratio next to the
 	// extrapolated one.
-	var kst streamStats
+	var kst benchstream.Stats
 	if kubectl != "" {
 		kdir := filepath.Join(tmp, "kustomize")
 		if kst, err = writeKustomization(kdir, o.kustomizeN); err != nil {
@@ -222,12 +223,12 @@ func bench(o *options) (*report, error) {
 }
 
 // writeStreamFile writes the n-workload stream to path.
-func writeStreamFile(path string, n int) (streamStats, error) {
+func writeStreamFile(path string, n int) (benchstream.Stats, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return streamStats{}, err
+		return benchstream.Stats{}, err
 	}
-	st, err := writeStream(f, n)
+	st, err := benchstream.Write(f, n)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -240,9 +241,9 @@ func writeStreamFile(path string, n int) (streamStats, error) {
 // essentially its own load/parse/emit cost. The labels field (not the
 // deprecated commonLabels) without includeSelectors touches metadata only,
 // leaving selectors and pod templates alone.
-func writeKustomization(dir string, n int) (streamStats, error) {
+func writeKustomization(dir string, n int) (benchstream.Stats, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return streamStats{}, err
+		return benchstream.Stats{}, err
 	}
 	st, err := writeStreamFile(filepath.Join(dir, "stream.yaml"), n)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/helm-canary/helm-canary/internal/benchstream"
 	"io"
 	"slices"
 	"sort"
@@ -11,14 +12,14 @@ import (
 
 // report is everything one benchmark run found; it is also the -json output.
 type report struct {
-	N          int          `json:"n"`
-	KustomizeN int          `json:"kustomize_n,omitempty"`
-	Runs       int          `json:"runs"`
-	Statistic  string       `json:"statistic"`
-	Stream     streamStats  `json:"stream"`
-	KStream    *streamStats `json:"kustomize_stream,omitempty"`
-	Results    []*result    `json:"results"`
-	Checks     []check      `json:"checks"`
+	N          int                `json:"n"`
+	KustomizeN int                `json:"kustomize_n,omitempty"`
+	Runs       int                `json:"runs"`
+	Statistic  string             `json:"statistic"`
+	Stream     benchstream.Stats  `json:"stream"`
+	KStream    *benchstream.Stats `json:"kustomize_stream,omitempty"`
+	Results    []*result          `json:"results"`
+	Checks     []check            `json:"checks"`
 	// KustomizeSkipped says why there are no kustomize rows, if there are
 	// none.
 	KustomizeSkipped string            `json:"kustomize_skipped,omitempty"`
@@ -44,7 +45,7 @@ const statistic = "wall time: median over runs (lower middle for an even count);
 // are, in order: render all targeted, render few targeted, floor (all at
 // N), then, when kustomize ran, render all targeted and kustomize (both at
 // the kustomize N).
-func newReport(o *options, st, kst streamStats, res []*result) *report {
+func newReport(o *options, st, kst benchstream.Stats, res []*result) *report {
 	all, few, floor := res[0], res[1], res[2]
 	r := &report{
 		N: o.n, Runs: o.runs, Statistic: statistic, Stream: st,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/helm-canary/helm-canary/internal/benchstream"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestReport(t *testing.T) {
 		row(0.1, 20_000),  // all targeted at N=300
 		row(2.0, 90_000),  // kustomize at N=300
 	}
-	r := newReport(o, streamStats{}, streamStats{}, res)
+	r := newReport(o, benchstream.Stats{}, benchstream.Stats{}, res)
 
 	want := []string{"PASS", "PASS", "FAIL", "INFO", "INFO"}
 	if len(r.Checks) != len(want) {

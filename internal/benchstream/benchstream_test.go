@@ -1,4 +1,4 @@
-package main
+package benchstream
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 func TestStreamShape(t *testing.T) {
 	const n = 3000
 	var buf bytes.Buffer
-	st, err := writeStream(&buf, n)
+	st, err := Write(&buf, n)
 	if err != nil {
 		t.Fatal(err)
 	}

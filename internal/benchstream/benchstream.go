@@ -1,4 +1,7 @@
-package main
+// Package benchstream generates the release stream the renderer is benchmarked on,
+// shaped as Helm 3 hands it to a post-renderer, for `go test -bench` and `make bench`
+// alike.
+package benchstream
 
 import (
 	"fmt"
@@ -6,18 +9,18 @@ import (
 	"strings"
 )
 
-// streamStats describes a generated manifest stream.
-type streamStats struct {
+// Stats describes a generated manifest stream.
+type Stats struct {
 	Bytes     int64 `json:"bytes"`
 	Documents int   `json:"documents"`
 	Workloads int   `json:"workloads"`
 }
 
-// workloadName is the name of workload i (1-based). The same names are what
+// Name is the name of workload i (1-based). The same names are what
 // the "10 targeted" run passes as --workload, so the two must agree.
-func workloadName(i int) string { return fmt.Sprintf("wl-%04d", i) }
+func Name(i int) string { return fmt.Sprintf("wl-%04d", i) }
 
-// writeStream writes a stream shaped exactly like the one Helm 3 hands a
+// Write writes a stream shaped exactly like the one Helm 3 hands a
 // post-renderer for a chart with n workloads, each one template file
 // (bench/templates/wl-NNNN.yaml) holding a ConfigMap, a Service and a
 // Deployment.
@@ -37,15 +40,15 @@ func workloadName(i int) string { return fmt.Sprintf("wl-%04d", i) }
 // probe) and about 1.1 KB per workload, so n=3000 gives ~3.3 MB and 9000
 // documents. Small per-workload variations keep the documents from being
 // byte-identical.
-func writeStream(w io.Writer, n int) (streamStats, error) {
+func Write(w io.Writer, n int) (Stats, error) {
 	cw := &countingWriter{w: w}
-	st := streamStats{Workloads: n}
+	st := Stats{Workloads: n}
 	kinds := []func(*strings.Builder, int){configMap, service, deployment}
 	var b strings.Builder
 	for _, kind := range kinds {
 		for i := 1; i <= n; i++ {
 			b.Reset()
-			fmt.Fprintf(&b, "---\n# Source: bench/templates/%s.yaml\n", workloadName(i))
+			fmt.Fprintf(&b, "---\n# Source: bench/templates/%s.yaml\n", Name(i))
 			kind(&b, i)
 			if _, err := io.WriteString(cw, b.String()); err != nil {
 				return st, err
@@ -59,7 +62,7 @@ func writeStream(w io.Writer, n int) (streamStats, error) {
 
 // configMap writes workload i's ConfigMap: a few configuration keys.
 func configMap(b *strings.Builder, i int) {
-	name := workloadName(i)
+	name := Name(i)
 	fmt.Fprintf(b, `apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -68,7 +71,7 @@ data:
   LOG_LEVEL: info
   CACHE_TTL: %[2]ds
   UPSTREAM: %[3]s
-`, name, 30+i%5*30, workloadName(max(i-1, 1)))
+`, name, 30+i%5*30, Name(max(i-1, 1)))
 }
 
 // service writes workload i's Service: a selector on app and one named port.
@@ -84,7 +87,7 @@ spec:
   - name: http
     port: 80
     targetPort: http
-`, workloadName(i))
+`, Name(i))
 }
 
 // deployment writes workload i's Deployment: labels app/version on both the
@@ -129,7 +132,7 @@ spec:
         readinessProbe:
           tcpSocket:
             port: http
-`, workloadName(i), 1+i%3, i%10)
+`, Name(i), 1+i%3, i%10)
 }
 
 // countingWriter counts the bytes written through it.
@@ -142,4 +145,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// Bytes is the n-workload stream in memory.
+func Bytes(n int) []byte {
+	var b strings.Builder
+	_, _ = Write(&b, n)
+	return []byte(b.String())
 }
