@@ -157,14 +157,8 @@ func scanKindAndName(body []byte) (kind, name string) {
 	metaIndent := -1
 	kinds := 0
 	for len(body) > 0 {
-		end := bytes.IndexByte(body, '\n')
 		var line []byte
-		if end < 0 {
-			line, body = body, nil
-		} else {
-			line, body = body[:end], body[end+1:]
-		}
-		line = bytes.TrimRight(line, "\r")
+		line, body = nextLine(body)
 		if len(line) == 0 {
 			continue
 		}
@@ -203,6 +197,15 @@ func scanKindAndName(body []byte) (kind, name string) {
 		return "", ""
 	}
 	return kind, name
+}
+
+// nextLine cuts the first line (without its newline or carriage return) off body.
+func nextLine(body []byte) (line, rest []byte) {
+	end := bytes.IndexByte(body, '\n')
+	if end < 0 {
+		return bytes.TrimRight(body, "\r"), nil
+	}
+	return bytes.TrimRight(body[:end], "\r"), body[end+1:]
 }
 
 // plainScalar returns a simple one-line scalar value (optionally quoted, optionally
@@ -247,14 +250,8 @@ func scanSelector(body []byte) (selector map[string]string, ok bool) {
 	specIndent, selIndent := -1, -1
 	found := false
 	for len(body) > 0 {
-		end := bytes.IndexByte(body, '\n')
 		var line []byte
-		if end < 0 {
-			line, body = body, nil
-		} else {
-			line, body = body[:end], body[end+1:]
-		}
-		line = bytes.TrimRight(line, "\r")
+		line, body = nextLine(body)
 		trimmed := bytes.TrimLeft(line, " ")
 		if len(trimmed) == 0 || trimmed[0] == '#' {
 			continue
