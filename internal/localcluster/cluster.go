@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,4 +278,19 @@ func writeKubeconfig(dir, host, token string) (string, error) {
 		return "", fmt.Errorf("write kubeconfig: %w", err)
 	}
 	return path, nil
+}
+
+// ToolEnv is the process environment without anything that points Helm, kubectl or
+// helm-canary at another cluster or configuration (HELM_*, XDG_*, KUBECONFIG), for
+// tools run against this cluster; PATH, HOME and the Go settings stay.
+func ToolEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "HELM_") || name == "KUBECONFIG" || strings.HasPrefix(name, "XDG_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/helm-canary/helm-canary/internal/localcluster"
 )
 
 // helmTimeout bounds one helm command. Upgrades against the local API server take
@@ -55,7 +56,7 @@ func newBareHelmEnv(t *testing.T, major int) *helmEnv {
 		home:     home,
 		checkout: checkout,
 	}
-	h.env = append(inheritedEnv(),
+	h.env = append(localcluster.ToolEnv(),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
 		// Helm 4.3 installs plugins into $HELM_DATA_HOME/plugins whatever HELM_PLUGINS
 		// says, so the data home is what isolates plugin installs.
@@ -66,21 +67,6 @@ func newBareHelmEnv(t *testing.T, major int) *helmEnv {
 		"KUBECONFIG="+cluster.Kubeconfig(),
 	)
 	return h
-}
-
-// inheritedEnv is the test's environment without anything that points Helm,
-// kubectl or helm-canary elsewhere. PATH, HOME and the Go settings the install
-// hook's build needs stay.
-func inheritedEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "HELM_") || name == "KUBECONFIG" || strings.HasPrefix(name, "XDG_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // with returns a copy of h whose commands also get the given NAME=VALUE variables

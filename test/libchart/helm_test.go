@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/lint/support"
+
+	"github.com/helm-canary/helm-canary/internal/localcluster"
 )
 
 // helmTimeout bounds one helm command; against the local API server an upgrade takes
@@ -53,7 +54,7 @@ func helmCLI(t *testing.T, major int) tool {
 		t.Fatal("no cluster: TestMain did not start one")
 	}
 	home := filepath.Join(scratch, fmt.Sprintf("helm%d", major))
-	env := inheritedEnv()
+	env := localcluster.ToolEnv()
 	env = append(env,
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"),
@@ -61,20 +62,6 @@ func helmCLI(t *testing.T, major int) tool {
 		"KUBECONFIG="+cluster.Kubeconfig(),
 	)
 	return tool{name: fmt.Sprintf("helm%d", major), bin: filepath.Join(cluster.BinDir(), fmt.Sprintf("helm%d", major)), env: env}
-}
-
-// inheritedEnv is the environment without anything that points Helm or kubectl
-// elsewhere.
-func inheritedEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "HELM_") || name == "KUBECONFIG" || strings.HasPrefix(name, "XDG_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // run runs the binary; err carries stderr.
