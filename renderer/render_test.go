@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // production runs at stable with tag 1.0; the chart now renders 2.0.
@@ -536,13 +538,48 @@ func TestScanKindAndName(t *testing.T) {
 		{"kind: A\nkind: B\n", "", ""},
 		{"kind: Deployment\nmetadata:\n  name: {{ bad }}\n", "Deployment", ""},
 		{"kind: Secret\ndata:\n  x: |\n    kind: Deployment\n", "Secret", ""},
+		// A double-quoted scalar over several lines: its continuation lines may
+		// sit at any indent and look like keys (or a kind). Parsed, the name is
+		// "real".
+		{"kind: Deployment\nmetadata:\n  annotations:\n    note: \"first\n  name: fake\n    end\"\n  name: real\n", "", ""},
+		{"kind: Deployment\nmetadata:\n  annotations:\n    note: 'it''s\n  name: fake'\n  name: real\n", "", ""},
+		{"kind: Deployment\nmetadata:\n  annotations:\n    note: \"a \\\" quote\n  name: fake\"\n  name: real\n", "", ""},
+		// Closed on their line, quotes (escaped ones too) leave the scan certain.
+		{"kind: Deployment\nmetadata:\n  annotations:\n    note: \"a \\\" b\" # it's\n    other: 'it''s'\n    plain: don't\n  name: real\n", "Deployment", "real"},
+		// Two names at the metadata level (a duplicate key): not certain.
+		{"kind: Deployment\nmetadata:\n  name: a\n  name: b\n", "Deployment", ""},
+		{"kind: Deployment\nmetadata:\n  name: real\n  annotations:\n    note: \"first\n  name: fake\"\n", "", ""},
+		// A block scalar's lines are always deeper than its key.
+		{"kind: Deployment\nmetadata:\n  annotations:\n    note: |\n      name: fake\n  name: real\n", "Deployment", "real"},
 	}
 	for _, tt := range tests {
 		kind, name := scanKindAndName([]byte(tt.in))
 		if kind != tt.kind || name != tt.name {
 			t.Errorf("scan(%q) = %q, %q; want %q, %q", tt.in, kind, name, tt.kind, tt.name)
 		}
+		// The contract: a name only when the parser would read the same one.
+		if n, err := yaml.Parse(tt.in); err == nil && name != "" && n.GetName() != name {
+			t.Errorf("scan(%q) = name %q, the parser reads %q", tt.in, name, n.GetName())
+		}
 	}
+}
+
+// A Deployment whose annotation spans lines that look like a name: --workload still
+// finds it, and the production manifest's copy of it pins production.
+func TestMultiLineAnnotationLooksLikeName(t *testing.T) {
+	annotate := func(manifest, fake string) string {
+		t.Helper()
+		out := strings.Replace(manifest, "kind: Deployment\nmetadata:\n  name: cart\n",
+			"kind: Deployment\nmetadata:\n  name: cart\n  annotations:\n    note: \"rolled by\n  name: "+fake+"\n    on Mondays\"\n", 1)
+		if out == manifest {
+			t.Fatal("fixture: no Deployment cart to annotate")
+		}
+		return out
+	}
+	out := render(t, annotate(appAt("2.0"), "web"), Options{Stage: mustStage(t, "10"), Workloads: []string{"cart"},
+		ProductionManifest: []byte(annotate(productionManifest(t), "other"))})
+	wantField(t, find(t, out, "Deployment", "cart"), "spec.template.spec.containers.[name=cart].image", "repo/cart:1.0")
+	wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.template.spec.containers.[name=cart].image", "repo/cart:2.0")
 }
 
 func TestHostMatches(t *testing.T) {

@@ -149,13 +149,16 @@ func (d *document) describe() string {
 }
 
 // scanKindAndName reads the top-level kind and metadata.name of a block-style
-// document without parsing it. It returns "" for either when the document is not
-// plainly laid out (flow style, several kind lines, anchors, quoting it cannot read);
-// callers then parse the document, so a wrong "" only costs time, never correctness.
+// document without parsing it. It returns "" for either when it is not certain: the
+// document is not plainly laid out (flow style, several kind lines, several
+// metadata: or name: lines at their level, anchors, quoting it cannot read), or a
+// quoted scalar runs over several lines, whose continuation lines can look like
+// keys at any indent. Callers then parse the document, so a "" only costs time,
+// while a wrong name would target or pin the wrong Deployment.
 func scanKindAndName(body []byte) (kind, name string) {
 	inMetadata := false
 	metaIndent := -1
-	kinds := 0
+	kinds, metadatas, names := 0, 0, 0
 	for len(body) > 0 {
 		var line []byte
 		line, body = nextLine(body)
@@ -163,6 +166,9 @@ func scanKindAndName(body []byte) (kind, name string) {
 			continue
 		}
 		if line[0] == '{' || line[0] == '[' {
+			return "", ""
+		}
+		if opensQuote(line) {
 			return "", ""
 		}
 		if line[0] != ' ' && line[0] != '\t' && line[0] != '#' {
@@ -173,6 +179,7 @@ func scanKindAndName(body []byte) (kind, name string) {
 			} else if v, ok := bytes.CutPrefix(line, []byte("metadata:")); ok && len(bytes.TrimSpace(v)) == 0 {
 				inMetadata = true
 				metaIndent = -1
+				metadatas++
 			}
 			continue
 		}
@@ -189,6 +196,7 @@ func scanKindAndName(body []byte) (kind, name string) {
 		}
 		if indent == metaIndent {
 			if v, ok := bytes.CutPrefix(trimmed, []byte("name:")); ok {
+				names++
 				name = plainScalar(v)
 			}
 		}
@@ -196,7 +204,41 @@ func scanKindAndName(body []byte) (kind, name string) {
 	if kinds != 1 {
 		return "", ""
 	}
+	if metadatas != 1 || names != 1 {
+		name = ""
+	}
 	return kind, name
+}
+
+// opensQuote reports whether a line leaves a quoted scalar open at its end: the
+// scalar goes on over the next lines. A quote counts where YAML starts a quoted
+// scalar (at the start of a key, a value or a sequence item), not inside a plain
+// scalar such as don't.
+func opensQuote(line []byte) bool {
+	var quote byte
+	prev := byte(' ')
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == '"' && c == '\\':
+			i++ // an escape: the next character is never the closing quote
+		case quote == '"' && c == '"':
+			quote = 0
+		case quote == '\'' && c == '\'':
+			if i+1 < len(line) && line[i+1] == '\'' {
+				i++ // '' is an escaped quote
+			} else {
+				quote = 0
+			}
+		case quote != 0:
+		case c == '#' && (prev == ' ' || prev == '\t'):
+			return false // a comment runs to the end of the line
+		case (c == '"' || c == '\'') && strings.IndexByte(" \t:-?,[{", prev) >= 0:
+			quote = c
+		}
+		prev = c
+	}
+	return quote != 0
 }
 
 // nextLine cuts the first line (without its newline or carriage return) off body.
