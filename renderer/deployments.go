@@ -56,7 +56,7 @@ func (r *release) splitDeployments() error {
 		}
 		if r.explicit == nil {
 			// Re-rendering a stream that already has canaries must not canary them.
-			if base, ok := strings.CutSuffix(meta.name, canarySuffix); ok && slices.Contains(r.names, base) {
+			if base, ok := strings.CutSuffix(meta.name, CanarySuffix); ok && slices.Contains(r.names, base) {
 				continue
 			}
 		}
@@ -159,7 +159,7 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 	}
 
 	canary := newSplicer(body)
-	canary.replaceScalar(field(meta, "name"), w.name+canarySuffix)
+	canary.replaceScalar(field(meta, "name"), w.name+CanarySuffix)
 	canary.insertKey(field(meta, "labels"), r.track, TrackCanary)
 	canary.insertKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
 	canary.insertKey(templateLabels, r.track, TrackCanary)
@@ -207,7 +207,7 @@ func (r *release) encodeSplit(w *workload, d *yaml.RNode, production *yaml.Node,
 		deleteField(spec, "replicas")
 	}
 
-	setField(lookupCreate(c, "metadata"), "name", stringNode(w.name+canarySuffix))
+	setField(lookupCreate(c, "metadata"), "name", stringNode(w.name+CanarySuffix))
 	setField(lookupCreate(c, "metadata", "labels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "selector", "matchLabels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "template", "metadata", "labels"), r.track, stringNode(TrackCanary))
@@ -242,8 +242,8 @@ func (r *release) twinAutoscalers() error {
 		for _, hpa := range w.hpas {
 			twin := hpa.node.Copy()
 			t := twin.YNode()
-			setField(lookupCreate(t, "metadata"), "name", stringNode(hpa.node.GetName()+canarySuffix))
-			setField(lookupCreate(t, "spec", "scaleTargetRef"), "name", stringNode(w.name+canarySuffix))
+			setField(lookupCreate(t, "metadata"), "name", stringNode(hpa.node.GetName()+CanarySuffix))
+			setField(lookupCreate(t, "spec", "scaleTargetRef"), "name", stringNode(w.name+CanarySuffix))
 			if w.CanaryReplicas != nil {
 				if err := setCanaryMinReplicas(t, *w.CanaryReplicas); err != nil {
 					return fmt.Errorf("HorizontalPodAutoscaler %s: %w", hpa.node.GetName(), err)

@@ -43,7 +43,7 @@ func (r *release) routeDestinationRules() error {
 		found := false
 		for _, doc := range r.destrules {
 			host := stringAt(doc.node, "spec", "host")
-			if !hostMatches(host, rt.svc.name, rt.svc.ns) {
+			if !HostMatches(host, rt.svc.name, rt.svc.ns) {
 				continue
 			}
 			found = true
@@ -118,7 +118,7 @@ func (r *release) routeVirtualServices() error {
 		for _, doc := range r.vservices {
 			forHost := false
 			for _, h := range stringList(doc.node, "spec", "hosts") {
-				if hostMatches(h, rt.svc.name, rt.svc.ns) {
+				if HostMatches(h, rt.svc.name, rt.svc.ns) {
 					forHost = true
 				}
 			}
@@ -225,7 +225,7 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 // reaches reports whether a route destination sends traffic to the workload's pods.
 func (r *release) reaches(dest *yaml.Node, rt routing, subsets map[string]map[string]string) bool {
 	host := field(lookup(dest, "destination"), "host")
-	if host == nil || !hostMatches(host.Value, rt.svc.name, rt.svc.ns) {
+	if host == nil || !HostMatches(host.Value, rt.svc.name, rt.svc.ns) {
 		return false
 	}
 	subset := field(lookup(dest, "destination"), "subset")
@@ -251,7 +251,7 @@ func (r *release) reaches(dest *yaml.Node, rt routing, subsets map[string]map[st
 func (r *release) subsetLabels(svc *service) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	for _, doc := range r.destrules {
-		if !hostMatches(stringAt(doc.node, "spec", "host"), svc.name, svc.ns) {
+		if !HostMatches(stringAt(doc.node, "spec", "host"), svc.name, svc.ns) {
 			continue
 		}
 		list := lookup(doc.node.YNode(), "spec", "subsets")
@@ -273,7 +273,7 @@ func (r *release) replaceDestinations(doc *document, route *yaml.RNode, rt routi
 	host := rt.svc.name
 	if dests := route.Field("route"); dests != nil {
 		for _, d := range dests.Value.YNode().Content {
-			if h := stringAt(yaml.NewRNode(d), "destination", "host"); hostMatches(h, rt.svc.name, rt.svc.ns) {
+			if h := stringAt(yaml.NewRNode(d), "destination", "host"); HostMatches(h, rt.svc.name, rt.svc.ns) {
 				host = h
 				break
 			}
@@ -321,7 +321,7 @@ func (r *release) destinations(rt routing, host *string) ([]*networking.HTTPRout
 func portOfDestinationsTo(dests *yaml.RNode, svc *service) (*yaml.RNode, bool) {
 	for _, d := range dests.YNode().Content {
 		dn := yaml.NewRNode(d)
-		if !hostMatches(stringAt(dn, "destination", "host"), svc.name, svc.ns) {
+		if !HostMatches(stringAt(dn, "destination", "host"), svc.name, svc.ns) {
 			continue
 		}
 		port, _ := dn.Pipe(yaml.Lookup("destination", "port"))
@@ -386,7 +386,7 @@ func (r *release) freeName(kind, name string) string {
 	}
 	for _, d := range docs {
 		if d.node.GetName() == name {
-			return name + canarySuffix
+			return name + CanarySuffix
 		}
 	}
 	return name
@@ -411,10 +411,11 @@ func stringAt(n *yaml.RNode, path ...string) string {
 	return yaml.GetValue(v)
 }
 
-// hostMatches reports whether an Istio host names the Service: its short name, or
+// HostMatches reports whether an Istio host names the Service: its short name, or
 // name.namespace[.svc[.cluster.local]]. With the namespace unknown (rendered
-// without one), any namespace matches.
-func hostMatches(host, name, ns string) bool {
+// without one), any namespace matches. It is the one host matcher: package canaried
+// (status, stage inference, the route simulator) reads the manifests back with it.
+func HostMatches(host, name, ns string) bool {
 	if host == name {
 		return true
 	}

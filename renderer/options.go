@@ -30,10 +30,12 @@ const (
 	SubsetCanary     = "canary"
 )
 
+// CanarySuffix makes a canary Deployment's name from its production one's.
+const CanarySuffix = "-canary"
+
 const (
 	helm4FilenameAnnotation = "postrenderer.helm.sh/postrender-filename"
 	helmHookAnnotation      = "helm.sh/hook"
-	canarySuffix            = "-canary"
 )
 
 // Options is what one render needs. The CLI binds its flags onto these fields.

@@ -596,8 +596,8 @@ func TestHostMatches(t *testing.T) {
 		{"cart.example.com", "cart", "", false},
 		{"*", "cart", "", false},
 	} {
-		if got := hostMatches(tt.host, tt.name, tt.ns); got != tt.want {
-			t.Errorf("hostMatches(%q, %q, %q) = %v", tt.host, tt.name, tt.ns, got)
+		if got := HostMatches(tt.host, tt.name, tt.ns); got != tt.want {
+			t.Errorf("HostMatches(%q, %q, %q) = %v", tt.host, tt.name, tt.ns, got)
 		}
 	}
 }

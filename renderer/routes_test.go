@@ -140,7 +140,7 @@ func TestUserPercent(t *testing.T) {
 	wantField(t, vs, "spec.http[0].match[0].headers.x-canary-cart.exact", "canary")
 	f := find(t, out, "EnvoyFilter", "cart-canary-users")
 	wantField(t, f, "metadata.namespace", "istio-system")
-	if got := f.GetAnnotations()[annotationPercent]; got != "10" {
+	if got := f.GetAnnotations()[AnnotationCanaryPercent]; got != "10" {
 		t.Errorf("percent annotation %q", got)
 	}
 	if !strings.Contains(get(t, f, "spec.configPatches[0].patch.value.typed_config.inlineCode"), "< 10 then") {

@@ -25,11 +25,12 @@ func UserBucket(id string) int {
 	return int(h % 100)
 }
 
-// Annotations on the user-percentage filter, for the route simulator.
+// Annotations on the user-percentage filter: package canaried reads them back for
+// the route simulator.
 const (
-	annotationUserHeader = "helm-canary.io/user-header"
-	annotationTagHeader  = "helm-canary.io/tag-header"
-	annotationPercent    = "helm-canary.io/canary-percent"
+	AnnotationUserHeader    = "helm-canary.io/user-header"
+	AnnotationTagHeader     = "helm-canary.io/tag-header"
+	AnnotationCanaryPercent = "helm-canary.io/canary-percent"
 )
 
 func (o Options) ingress() Ingress {
@@ -85,7 +86,7 @@ func (r *release) routeGateways() error {
 
 func hostsMatch(doc *document, svc *service) bool {
 	for _, h := range stringList(doc.node, "spec", "hosts") {
-		if hostMatches(h, svc.name, svc.ns) {
+		if HostMatches(h, svc.name, svc.ns) {
 			return true
 		}
 	}
@@ -213,9 +214,9 @@ func (r *release) userFilter(w *workload) ([]*yaml.RNode, error) {
 
 func (r *release) annotateUserFilter(n *yaml.RNode, w *workload, percent int) {
 	a := lookupCreate(n.YNode(), "metadata", "annotations")
-	setField(a, annotationUserHeader, stringNode(w.UserPercent.Header))
-	setField(a, annotationTagHeader, stringNode(w.tagHeader()))
-	setField(a, annotationPercent, stringNode(fmt.Sprint(percent)))
+	setField(a, AnnotationUserHeader, stringNode(w.UserPercent.Header))
+	setField(a, AnnotationTagHeader, stringNode(w.tagHeader()))
+	setField(a, AnnotationCanaryPercent, stringNode(fmt.Sprint(percent)))
 }
 
 // userLua tags each request for one workload: canary for users whose bucket is

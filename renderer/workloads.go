@@ -144,7 +144,7 @@ func (idx serviceIndex) selecting(ns string, labels map[string]string) []*servic
 func (r *release) hasVirtualServiceFor(svc *service) bool {
 	for _, doc := range r.vservices {
 		for _, h := range stringList(doc.node, "spec", "hosts") {
-			if hostMatches(h, svc.name, svc.ns) {
+			if HostMatches(h, svc.name, svc.ns) {
 				return true
 			}
 		}
