@@ -1,0 +1,95 @@
+package canaried
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/helm-canary/helm-canary/renderer"
+)
+
+// Split is a production/canary pair: traffic weights, or replica counts.
+type Split struct {
+	Production int `json:"production"`
+	Canary     int `json:"canary"`
+}
+
+func (s Split) String() string { return fmt.Sprintf("%d/%d", s.Production, s.Canary) }
+
+// FormatSplits prints splits as "90/10, 100/0".
+func FormatSplits(splits []Split) string {
+	parts := make([]string, len(splits))
+	for i, s := range splits {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Routes lists, for every http route of a VirtualService (decoded, from a manifest
+// or live) that reaches the service through its production or canary subset or its
+// bare host, the traffic split, in route order. namespace is the service's ("" for
+// any).
+func Routes(virtualService map[string]any, service, namespace string) []Split {
+	routes, _ := Dig(virtualService, "spec", "http").([]any)
+	var out []Split
+	for _, r := range routes {
+		dests, _ := Dig(r, "route").([]any)
+		var split Split
+		relevant := false
+		for _, d := range dests {
+			if !HostMatches(str(Dig(d, "destination", "host")), service, namespace) {
+				continue
+			}
+			weight := 100
+			if len(dests) > 1 {
+				weight, _ = toInt(Dig(d, "weight"))
+			}
+			switch str(Dig(d, "destination", "subset")) {
+			case renderer.SubsetCanary:
+				split.Canary, relevant = weight, true
+			case renderer.SubsetProduction, "":
+				split.Production, relevant = weight, true
+			}
+		}
+		if relevant {
+			out = append(out, split)
+		}
+	}
+	return out
+}
+
+// Hosts reports whether one of a VirtualService's hosts names the service.
+func Hosts(virtualService map[string]any, service, namespace string) bool {
+	hosts, _ := Dig(virtualService, "spec", "hosts").([]any)
+	for _, h := range hosts {
+		if HostMatches(str(h), service, namespace) {
+			return true
+		}
+	}
+	return false
+}
+
+// TrafficSplit is the split a VirtualService gives the service's own traffic: its
+// last route that reaches the service (the renderer puts match, sticky and mirror
+// routes first, the weighted default last). ok is false for a VirtualService that
+// does not host the service or never routes to it.
+func TrafficSplit(virtualService map[string]any, service, namespace string) (Split, bool) {
+	if !Hosts(virtualService, service, namespace) {
+		return Split{}, false
+	}
+	routes := Routes(virtualService, service, namespace)
+	if len(routes) == 0 {
+		return Split{}, false
+	}
+	return routes[len(routes)-1], true
+}
+
+// Weights is the split of the workload's traffic the manifest says: that of the
+// first VirtualService hosting its Service, or all on production.
+func (m *Manifest) Weights(w Workload) Split {
+	for _, vs := range m.Of("VirtualService") {
+		if s, ok := TrafficSplit(vs.Fields, w.Service, m.NamespaceOf(vs)); ok {
+			return s
+		}
+	}
+	return Split{Production: 100}
+}
