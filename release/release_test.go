@@ -46,28 +46,6 @@ func TestCanaryBlockRoundTrip(t *testing.T) {
 	}
 }
 
-func TestWorkloadsAndWeightsOfAManifest(t *testing.T) {
-	manifest, err := os.ReadFile("../test/golden/bookinfo-reviews-10/expected.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifestObjects(string(manifest))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := workloadsOf(objs, renderer.DefaultTrackLabel)
-	if len(ws) != 1 || ws[0].name != "reviews-v2" || ws[0].service != "reviews" {
-		t.Fatalf("workloads = %+v", ws)
-	}
-	for _, o := range objs {
-		if o.kind == "VirtualService" && o.name == "reviews" {
-			if got := formatSplits(routeWeights(o.obj, "reviews")); got != "90/10" {
-				t.Errorf("reviews routes %s, want 90/10 (the jason route; the default route goes to v1)", got)
-			}
-		}
-	}
-}
-
 func TestDiffManifests(t *testing.T) {
 	before, _ := os.ReadFile("../test/golden/productpage-stable/expected.yaml")
 	after, _ := os.ReadFile("../test/golden/productpage-10/expected.yaml")

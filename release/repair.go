@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/helm-canary/helm-canary/canaried"
 )
 
 // istioResources are the custom resources helm-canary routes with. Helm 3 updates
@@ -24,7 +26,7 @@ var istioResources = map[string]string{
 // repairDrift re-applies the spec of every routing object of a manifest whose live
 // spec differs, and names what it repaired.
 func (c *Client) repairDrift(ctx context.Context, manifest string) ([]string, error) {
-	objs, err := manifestObjects(manifest)
+	m, err := canaried.Read([]byte(manifest), c.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -33,34 +35,30 @@ func (c *Client) repairDrift(ctx context.Context, manifest string) ([]string, er
 		return nil, err
 	}
 	var repaired []string
-	for _, o := range objs {
-		resource, ok := istioResources[o.kind]
-		apiVersion := str(o.obj["apiVersion"])
-		group, version, found := strings.Cut(apiVersion, "/")
+	for _, o := range m.Objects {
+		resource, ok := istioResources[o.Kind]
+		group, version, found := strings.Cut(o.APIVersion, "/")
 		if !ok || !found || !strings.HasSuffix(group, "istio.io") {
 			continue
 		}
-		ns := str(dig(o.obj, "metadata", "namespace"))
-		if ns == "" {
-			ns = c.Namespace
-		}
+		ns := m.NamespaceOf(o)
 		client := dyn.Resource(schema.GroupVersionResource{Group: group, Version: version, Resource: resource}).Namespace(ns)
-		live, err := client.Get(ctx, o.name, metav1.GetOptions{})
+		live, err := client.Get(ctx, o.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue // Helm creates what is missing
 		}
 		if err != nil {
-			return repaired, fmt.Errorf("%s %s/%s: %w", o.kind, ns, o.name, err)
+			return repaired, fmt.Errorf("%s %s/%s: %w", o.Kind, ns, o.Name, err)
 		}
-		want, got := normalize(o.obj["spec"]), normalize(live.Object["spec"])
+		want, got := normalize(o.Fields["spec"]), normalize(live.Object["spec"])
 		if reflect.DeepEqual(want, got) {
 			continue
 		}
-		live.Object["spec"] = o.obj["spec"]
+		live.Object["spec"] = o.Fields["spec"]
 		if _, err := client.Update(ctx, live, metav1.UpdateOptions{FieldManager: "helm-canary"}); err != nil {
-			return repaired, fmt.Errorf("%s %s/%s: putting back the release's spec: %w", o.kind, ns, o.name, err)
+			return repaired, fmt.Errorf("%s %s/%s: putting back the release's spec: %w", o.Kind, ns, o.Name, err)
 		}
-		repaired = append(repaired, fmt.Sprintf("%s %s/%s", o.kind, ns, o.name))
+		repaired = append(repaired, fmt.Sprintf("%s %s/%s", o.Kind, ns, o.Name))
 	}
 	return repaired, nil
 }

@@ -7,18 +7,20 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/helm-canary/helm-canary/canaried"
 )
 
 // waitRollout waits until every canaried Deployment of a manifest (production and
 // canary) has rolled out, showing ready/total replicas per Deployment as it goes.
 func (c *Client) waitRollout(ctx context.Context, o StageOptions, manifest, track string) error {
-	objs, err := manifestObjects(manifest)
+	m, err := canaried.Read([]byte(manifest), c.Namespace)
 	if err != nil {
 		return err
 	}
 	var names []string
-	for _, w := range workloadsOf(objs, track) {
-		names = append(names, w.name, w.name+"-canary")
+	for _, w := range m.Workloads(track) {
+		names = append(names, w.Name, w.CanaryName())
 	}
 	cs, _, err := c.clients()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"sigs.k8s.io/yaml"
 
+	"github.com/helm-canary/helm-canary/canaried"
 	"github.com/helm-canary/helm-canary/renderer"
 	"github.com/helm-canary/helm-canary/stages"
 )
@@ -17,9 +18,9 @@ import (
 func (c *Client) targets(stored, config renderer.Config, current *helmrelease.Release, names []string) map[string]renderer.Workload {
 	out := map[string]renderer.Workload{} // never nil: the stage loop writes into it
 	if len(stored.Workloads) == 0 {
-		if objs, err := manifestObjects(current.Manifest); err == nil {
-			for _, w := range workloadsOf(objs, trackLabel(config)) {
-				out[w.name] = renderer.Workload{}
+		if m, err := canaried.Read([]byte(current.Manifest), current.Namespace); err == nil {
+			for _, w := range m.Workloads(trackLabel(config)) {
+				out[w.Name] = renderer.Workload{}
 			}
 		}
 	}
@@ -58,18 +59,17 @@ func (c *Client) pinToLastStable(name, workload string, production []byte) ([]by
 	if err != nil || rel == nil {
 		return production, err // never stable: production stays as it runs
 	}
-	objs, err := manifestObjects(rel.Manifest)
+	m, err := canaried.Read([]byte(rel.Manifest), rel.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range objs {
-		if o.kind == "Deployment" && o.name == workload {
-			doc, err := yaml.Marshal(o.obj)
-			if err != nil {
-				return nil, err
-			}
-			return append(append(append([]byte{}, production...), "\n---\n"...), doc...), nil
-		}
+	d := m.Get("Deployment", workload)
+	if d == nil {
+		return production, nil
 	}
-	return production, nil
+	doc, err := yaml.Marshal(d.Fields)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append([]byte{}, production...), "\n---\n"...), doc...), nil
 }
