@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/helm-canary/helm-canary/canaried"
 	"github.com/helm-canary/helm-canary/renderer"
 )
 
@@ -37,38 +37,21 @@ type Result struct {
 // Router holds a manifest's routing rules.
 type Router struct {
 	vservices []*yaml.RNode
-	taggers   []tagger
-}
-
-// tagger is a gateway user-percentage filter, read from its annotations.
-type tagger struct {
-	userHeader, tagHeader string
-	percent               int
+	taggers   []canaried.UserTagger
 }
 
 // New reads the VirtualServices and user-tagging filters of a manifest.
 func New(manifest []byte) (*Router, error) {
-	nodes, err := (&kio.ByteReader{Reader: strings.NewReader(string(manifest)), OmitReaderAnnotations: true}).Read()
+	m, err := canaried.Read(manifest, "")
 	if err != nil {
-		return nil, fmt.Errorf("reading the manifest: %w", err)
+		return nil, err
 	}
 	r := &Router{}
-	for _, n := range nodes {
-		switch n.GetKind() {
-		case "VirtualService":
-			r.vservices = append(r.vservices, n)
-		case "EnvoyFilter", "WasmPlugin":
-			a := n.GetAnnotations()
-			if a["helm-canary.io/user-header"] == "" {
-				continue
-			}
-			p, err := strconv.Atoi(a["helm-canary.io/canary-percent"])
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: bad percent annotation: %w", n.GetKind(), n.GetName(), err)
-			}
-			r.taggers = append(r.taggers, tagger{userHeader: strings.ToLower(a["helm-canary.io/user-header"]),
-				tagHeader: strings.ToLower(a["helm-canary.io/tag-header"]), percent: p})
-		}
+	for _, vs := range m.Of("VirtualService") {
+		r.vservices = append(r.vservices, vs.Node)
+	}
+	if r.taggers, err = m.UserTaggers(); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -81,14 +64,14 @@ func (r *Router) Route(req Request) (Result, error) {
 	}
 	// The gateway tags the request before any routing, as the filter does.
 	for _, t := range r.taggers {
-		id, ok := headers[t.userHeader]
+		id, ok := headers[t.UserHeader]
 		switch {
 		case !ok || id == "":
-			delete(headers, t.tagHeader)
-		case renderer.UserBucket(id) < t.percent:
-			headers[t.tagHeader] = renderer.TrackCanary
+			delete(headers, t.TagHeader)
+		case renderer.UserBucket(id) < t.Percent:
+			headers[t.TagHeader] = renderer.TrackCanary
 		default:
-			headers[t.tagHeader] = renderer.TrackProduction
+			headers[t.TagHeader] = renderer.TrackProduction
 		}
 	}
 	path, query := req.Path, url.Values{}
@@ -170,9 +153,9 @@ func (r *Router) Users(host, userHeader string, n int, base Request) (map[string
 }
 
 // find picks the VirtualService for a host: an exact host first, then one naming the
-// same service (short name or FQDN), then a wildcard.
+// same Service (short name or FQDN, in a namespace both allow), then a wildcard.
 func (r *Router) find(host string) *yaml.RNode {
-	short := strings.Split(host, ".")[0]
+	service, namespace, isService := canaried.ServiceHost(host)
 	var byService, wildcard *yaml.RNode
 	for _, vs := range r.vservices {
 		hosts, _ := vs.Pipe(yaml.Lookup("spec", "hosts"))
@@ -183,7 +166,7 @@ func (r *Router) find(host string) *yaml.RNode {
 			switch {
 			case h.Value == host:
 				return vs
-			case strings.Split(h.Value, ".")[0] == short && isServiceHost(h.Value) && isServiceHost(host):
+			case isService && sameService(h.Value, service, namespace):
 				if byService == nil {
 					byService = vs
 				}
@@ -324,8 +307,11 @@ func scalar(n *yaml.Node, key string) string {
 	return ""
 }
 
-// isServiceHost reports whether a host names a cluster Service (short name or
-// name.namespace.svc...), as opposed to an external domain.
-func isServiceHost(h string) bool {
-	return !strings.Contains(h, ".") || strings.Contains(h, ".svc")
+// sameService reports whether a VirtualService host names the Service a request
+// host names.
+func sameService(vsHost, service, namespace string) bool {
+	if _, _, ok := canaried.ServiceHost(vsHost); !ok {
+		return false
+	}
+	return canaried.HostMatches(vsHost, service, namespace)
 }
