@@ -3,7 +3,6 @@ package renderer
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +25,10 @@ func (r *release) splitDeployments() error {
 			}
 		}
 	}
+	priors, err := r.priorCanaries()
+	if err != nil {
+		return err
+	}
 	parsed := map[string]*deployment{}
 	for _, d := range r.deploymentDocs {
 		if !r.targeted(d) {
@@ -39,13 +42,25 @@ func (r *release) splitDeployments() error {
 			continue
 		}
 		meta := metaOf(n)
-		tmpl := lookup(n.YNode(), "spec", "template")
-		dep := &deployment{doc: d, name: meta.name, ns: meta.ns, hook: meta.hook,
-			labels:   stringMapNode(lookup(tmpl, "metadata", "labels")),
-			selector: stringMapNode(lookup(n.YNode(), "spec", "selector", "matchLabels"))}
 		if d.name == "" {
 			r.names = append(r.names, meta.name)
 		}
+		if base, ok := r.priorOf[d]; ok {
+			if r.explicit[meta.name] {
+				return fmt.Errorf("workload %q: Deployment %s is the canary helm-canary made for Deployment %s in an earlier render; name %s in --workload", meta.name, meta.name, base, base)
+			}
+			continue // it is rebuilt with its production Deployment
+		}
+		prior := priors[meta.name]
+		tmpl := lookup(n.YNode(), "spec", "template")
+		rendered := tmpl
+		if prior != nil {
+			// Already canaried: the canary holds the version rendered last.
+			rendered = lookup(prior.node.YNode(), "spec", "template")
+		}
+		dep := &deployment{doc: d, name: meta.name, ns: meta.ns, hook: meta.hook,
+			labels:   stringMapNode(lookup(rendered, "metadata", "labels")),
+			selector: stringMapNode(lookup(n.YNode(), "spec", "selector", "matchLabels"))}
 		parsed[meta.name] = dep
 		if meta.hook {
 			continue // hooks run once per release event; they are never canaried
@@ -54,13 +69,7 @@ func (r *release) splitDeployments() error {
 		if r.explicit != nil && !r.explicit[meta.name] {
 			continue
 		}
-		if r.explicit == nil {
-			// Re-rendering a stream that already has canaries must not canary them.
-			if base, ok := strings.CutSuffix(meta.name, CanarySuffix); ok && slices.Contains(r.names, base) {
-				continue
-			}
-		}
-		if tmpl == nil {
+		if tmpl == nil || rendered == nil {
 			return fmt.Errorf("Deployment %s has no spec.template; fix its template", meta.name)
 		}
 		svcs := r.servicesOf(dep)
@@ -72,9 +81,22 @@ func (r *release) splitDeployments() error {
 			d.node = nil
 			continue // a Deployment nothing routes to is left alone
 		}
+		if prior == nil {
+			if err := r.checkTrackLabel(dep, n); err != nil {
+				return err
+			}
+		}
 		w := &workload{d: dep, name: dep.name, services: svcs, source: d.source(),
 			filename: n.GetAnnotations()[helm4FilenameAnnotation], WorkloadOptions: r.opts.forWorkload(dep.name),
-			version: strings.Join(images(tmpl), ",")}
+			version: strings.Join(images(rendered), ",")}
+		if prior != nil {
+			w.prior = prior
+			for _, hpa := range hpas[dep.name+CanarySuffix] {
+				if sameNamespace(hpa.node.GetNamespace(), dep.ns) {
+					w.stale = append(w.stale, hpa) // the previous twin; made anew if needed
+				}
+			}
+		}
 		for _, hpa := range hpas[dep.name] {
 			if sameNamespace(hpa.node.GetNamespace(), dep.ns) {
 				w.hpas = append(w.hpas, hpa)
@@ -95,6 +117,9 @@ func (r *release) splitDeployments() error {
 			return err
 		}
 		d.node = nil
+		if prior != nil {
+			prior.node = nil
+		}
 		r.workloads = append(r.workloads, w)
 	}
 	if r.explicit != nil {
@@ -103,7 +128,76 @@ func (r *release) splitDeployments() error {
 	return nil
 }
 
-// split writes production D and D-canary for one workload.
+// priorCanaries finds the Deployments a previous render made: D-canary next to D,
+// its selector carrying the track label canary and D's pods the track label
+// production (what render and canary-lib both write). Rendering such a stream again
+// rebuilds the pair instead of canarying the canary: render is idempotent. It maps
+// D's name to D-canary's document, and fills r.priorOf the other way.
+func (r *release) priorCanaries() (map[string]*document, error) {
+	r.priorOf = map[*document]string{}
+	byName := map[string]*document{}
+	for _, d := range r.deploymentDocs {
+		if d.name == "" && r.targeted(d) {
+			if _, err := d.parse(); err != nil {
+				return nil, err
+			}
+		}
+		if d.name != "" {
+			byName[d.name] = d
+		}
+	}
+	priors := map[string]*document{}
+	for name, c := range byName {
+		base, ok := strings.CutSuffix(name, CanarySuffix)
+		d := byName[base]
+		if !ok || d == nil || (r.explicit != nil && !r.explicit[base] && !r.explicit[name]) {
+			continue
+		}
+		cn, err := c.parse()
+		if err != nil {
+			return nil, err
+		}
+		dn, err := d.parse()
+		if err != nil {
+			return nil, err
+		}
+		if cn == nil || dn == nil || cn.GetKind() != "Deployment" || dn.GetKind() != "Deployment" || !sameNamespace(c.ns, d.ns) {
+			continue
+		}
+		if stringMapNode(lookup(cn.YNode(), "spec", "selector", "matchLabels"))[r.track] != TrackCanary ||
+			stringMapNode(lookup(dn.YNode(), "spec", "template", "metadata", "labels"))[r.track] != TrackProduction {
+			continue
+		}
+		priors[base] = c
+		r.priorOf[c] = base
+	}
+	return priors, nil
+}
+
+// checkTrackLabel refuses a track label key the chart already uses on a Deployment
+// or its pods for something else (app, version): setting it would change the chart's
+// own label, and break the selector Kubernetes validates against it.
+func (r *release) checkTrackLabel(dep *deployment, n *yaml.RNode) error {
+	for _, place := range []struct {
+		where  string
+		labels map[string]string
+	}{
+		{"pod labels", dep.labels},
+		{"spec.selector.matchLabels", dep.selector},
+		{"labels", stringMapNode(lookup(n.YNode(), "metadata", "labels"))},
+	} {
+		// The value production is helm-canary's own (a stream labeled before).
+		if v, ok := place.labels[r.track]; ok && v != TrackProduction {
+			return fmt.Errorf("Deployment %s: the track label key %q is already one of its %s (%s=%s); helm-canary sets it to %s or %s, which would break the chart's own use of it: pass a --track-label (canary.trackLabel) the chart does not use (default %s)",
+				dep.name, r.track, place.where, r.track, v, TrackProduction, TrackCanary, DefaultTrackLabel)
+		}
+	}
+	return nil
+}
+
+// split writes production D and D-canary for one workload. d is the Deployment as
+// the stream has it; when the stream was rendered before, d is production and the
+// previous canary (w.prior) holds the version rendered last.
 func (r *release) split(w *workload, d *yaml.RNode) error {
 	autoscaled := len(w.hpas) > 0
 	productionReplicas := int32(1)
@@ -119,37 +213,45 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 		canaryReplicas = *w.CanaryReplicas
 	}
 
-	rendered := lookup(d.YNode(), "spec", "template")
-	production := rendered
-	if w.pinned {
+	canarySource, canaryDoc := d, w.d.doc
+	if w.prior != nil {
+		canarySource, canaryDoc = w.prior.node, w.prior
+	}
+	own := lookup(d.YNode(), "spec", "template")
+	rendered := lookup(canarySource.YNode(), "spec", "template")
+	production := own
+	switch {
+	case w.pinned:
 		production = r.pinned[w.name].YNode()
+	case w.prior != nil && w.Stage.ProductionFromRender():
+		production = rendered
 	}
 	if err := r.checkServices(w, production, rendered); err != nil {
 		return err
 	}
-	if spliceEnabled && (!w.pinned || sameTemplate(production, rendered, r.track)) {
-		if ok, err := r.spliceSplit(w, d, autoscaled, canaryReplicas); ok || err != nil {
+	// Production keeps its own pod template (plus the track label): edit its bytes.
+	keeps := production == own || sameTemplate(production, own, r.track) || (w.prior != nil && sameTemplate(own, production, r.track))
+	if spliceEnabled && keeps {
+		if ok, err := r.spliceSplit(w, d, canarySource, canaryDoc, autoscaled, canaryReplicas); ok || err != nil {
 			return err
 		}
 	}
-	return r.encodeSplit(w, d, production, autoscaled, canaryReplicas)
+	return r.encodeSplit(w, d, canarySource, production, autoscaled, canaryReplicas)
 }
 
 // spliceEnabled lets tests compare the splicing path with the encoding path.
 var spliceEnabled = true
 
-// spliceSplit writes production and canary as edits of the rendered bytes, when
-// production runs the rendered pod template. It returns false, without error, when
-// the layout is not one it can edit safely.
-func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canaryReplicas int32) (bool, error) {
+// spliceSplit writes production and canary as edits of their sources' bytes, when
+// production keeps its own pod template. It returns false, without error, when the
+// layout is not one it can edit safely.
+func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDoc *document, autoscaled bool, canaryReplicas int32) (bool, error) {
 	n := d.YNode()
-	body := w.d.doc.body
 	meta, spec := lookup(n, "metadata"), lookup(n, "spec")
-	templateLabels := lookup(spec, "template", "metadata", "labels")
 
-	production := newSplicer(body)
-	production.insertKey(field(meta, "labels"), r.track, TrackProduction)
-	production.insertKey(templateLabels, r.track, TrackProduction)
+	production := newSplicer(w.d.doc.body)
+	production.setKey(field(meta, "labels"), r.track, TrackProduction)
+	production.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackProduction)
 	if autoscaled {
 		production.deleteEntry(spec, "replicas")
 	}
@@ -158,11 +260,13 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 		return false, nil
 	}
 
-	canary := newSplicer(body)
+	c := canarySource.YNode()
+	meta, spec = lookup(c, "metadata"), lookup(c, "spec")
+	canary := newSplicer(canaryDoc.body)
 	canary.replaceScalar(field(meta, "name"), w.name+CanarySuffix)
-	canary.insertKey(field(meta, "labels"), r.track, TrackCanary)
-	canary.insertKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
-	canary.insertKey(templateLabels, r.track, TrackCanary)
+	canary.setKey(field(meta, "labels"), r.track, TrackCanary)
+	canary.setKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
+	canary.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackCanary)
 	replicas := field(spec, "replicas")
 	switch {
 	case autoscaled && w.canaryUp():
@@ -179,6 +283,7 @@ func (r *release) spliceSplit(w *workload, d *yaml.RNode, autoscaled bool, canar
 
 	w.d.doc.out = append(append([]byte{}, w.d.doc.header...), productionBytes...)
 	w.canary = attachBytes(w.d.doc, w.source, w.filename, canaryBytes)
+	w.canary.kind, w.canary.name, w.canary.ns = "Deployment", w.name+CanarySuffix, w.d.ns
 	return true, nil
 }
 
@@ -193,9 +298,9 @@ func (w *workload) canaryReplicas(up int32) int32 {
 
 // encodeSplit builds production and canary as trees and encodes them: the general
 // path, for pinned templates and layouts the splicer does not edit.
-func (r *release) encodeSplit(w *workload, d *yaml.RNode, production *yaml.Node, autoscaled bool, canaryReplicas int32) error {
+func (r *release) encodeSplit(w *workload, d, canarySource *yaml.RNode, production *yaml.Node, autoscaled bool, canaryReplicas int32) error {
 	// The canary is the Deployment as rendered now: copy before production changes.
-	canary := d.Copy()
+	canary := canarySource.Copy()
 	c := canary.YNode()
 	spec := lookupCreate(d.YNode(), "spec")
 	setField(spec, "template", production)
@@ -289,7 +394,7 @@ func attach(origin *document, source, filename string, n *yaml.RNode) (*document
 	if err := encodeNode(&buf, n); err != nil {
 		return nil, err
 	}
-	doc := &document{out: buf.Bytes(), kind: n.GetKind(), name: n.GetName()}
+	doc := &document{out: buf.Bytes(), kind: n.GetKind(), name: n.GetName(), ns: n.GetNamespace(), generated: true}
 	origin.after = append(origin.after, doc)
 	return doc, nil
 }
@@ -302,7 +407,7 @@ func attachBytes(origin *document, source, filename string, body []byte) *docume
 	if filename == "" && source != "" {
 		header += "# Source: " + source + "\n"
 	}
-	doc := &document{out: append([]byte(header), body...)}
+	doc := &document{out: append([]byte(header), body...), generated: true}
 	origin.after = append(origin.after, doc)
 	return doc
 }
@@ -318,4 +423,74 @@ func images(tmpl *yaml.Node) []string {
 		}
 	}
 	return out
+}
+
+// replacePrior settles the objects helm-canary makes against the input's. An input
+// object of the same kind, namespace and name as one made now is, for a workload the
+// stream had canaried already, what the earlier render made: it gives way to the new
+// one, which takes its place. For any other workload it is the chart's own object,
+// and two objects of one name cannot both be applied: refused, naming it.
+func (r *release) replacePrior() error {
+	type made struct {
+		doc *document
+		w   *workload
+	}
+	byName := map[string][]made{}
+	var walk func(w *workload, docs []*document)
+	walk = func(w *workload, docs []*document) {
+		for _, g := range docs {
+			if g.generated {
+				byName[g.kind+"/"+g.name] = append(byName[g.kind+"/"+g.name], made{g, w})
+			}
+			walk(w, g.after)
+		}
+	}
+	kinds := map[string]bool{}
+	for _, w := range r.workloads {
+		walk(w, w.d.doc.after)
+		for _, hpa := range w.hpas {
+			walk(w, hpa.after)
+		}
+		for _, d := range w.stale {
+			d.drop = true
+		}
+	}
+	for key := range byName {
+		kind, _, _ := strings.Cut(key, "/")
+		kinds[kind] = true
+	}
+	for _, d := range r.docs {
+		if d.empty() || d.generated || !kinds[d.kind] || d.drop {
+			continue
+		}
+		if d.name == "" {
+			if _, err := d.parse(); err != nil {
+				return err
+			}
+		}
+		candidates := byName[d.kind+"/"+d.name]
+		if len(candidates) == 0 {
+			continue
+		}
+		if !d.parsed {
+			if _, err := d.parse(); err != nil {
+				return err
+			}
+		}
+		for _, m := range candidates {
+			if !sameNamespace(m.doc.ns, d.ns) {
+				continue
+			}
+			if m.w.prior == nil {
+				return fmt.Errorf("%s: helm-canary makes a %s named %s for Deployment %s, and the chart has one already; two objects of one name cannot both be applied: rename the chart's %s (or leave %s out of --workload)",
+					d.describe(), d.kind, d.name, m.w.name, d.kind, m.w.name)
+			}
+			d.drop = true
+			if !m.doc.moved {
+				d.replacedBy, m.doc.moved = m.doc, true
+				break
+			}
+		}
+	}
+	return nil
 }

@@ -173,12 +173,18 @@ func (r *release) routeVirtualServices() error {
 // weightRoutes rewrites the routes of one VirtualService that reach the workload
 // and returns how many it rewrote.
 func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
-	if !rt.bySubset {
-		return 0, nil // stable, production not labeled yet: the chart's routing stands
-	}
 	http := lookup(doc.node.YNode(), "spec", "http")
 	if http == nil {
 		return 0, nil
+	}
+	if rt.w.prior != nil {
+		// A stream rendered before: its routing extras are made anew for this stage.
+		if err := r.undoPriorRouting(doc, http, rt); err != nil {
+			return 0, err
+		}
+	}
+	if !rt.bySubset {
+		return 0, nil // stable, production not labeled yet: the chart's routing stands
 	}
 	subsets := r.subsetLabels(rt.svc)
 	weighted := 0
@@ -220,6 +226,62 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 		}
 	}
 	return weighted, nil
+}
+
+// undoPriorRouting takes out of a VirtualService what an earlier render added for
+// the workload: the extra routes ahead of the weighted one (one destination, a
+// production or canary subset of the host, named by extraRoutes' suffixes) and the
+// mirror to the canary. Where production's pods may lack the track label (bySubset
+// false), the weighted pairs go back to the bare host, as a first render leaves them.
+func (r *release) undoPriorRouting(doc *document, http *yaml.Node, rt routing) error {
+	ours := func(dest *yaml.Node) bool {
+		d := lookup(dest, "destination")
+		if d == nil {
+			d = dest // a mirror is a bare Destination
+		}
+		host, subset := field(d, "host"), field(d, "subset")
+		return host != nil && subset != nil && HostMatches(host.Value, rt.svc.name, rt.svc.ns) &&
+			(subset.Value == SubsetProduction || subset.Value == SubsetCanary)
+	}
+	kept := http.Content[:0]
+	for _, el := range http.Content {
+		dests := field(el, "route")
+		if name := field(el, "name"); name != nil && isExtraRouteName(name.Value) &&
+			dests != nil && len(dests.Content) == 1 && ours(dests.Content[0]) {
+			doc.changed = true
+			continue
+		}
+		if m := field(el, "mirror"); m != nil && ours(m) {
+			deleteField(el, "mirror")
+			deleteField(el, "mirrorPercentage")
+			doc.changed = true
+		}
+		if !rt.bySubset && dests != nil && len(dests.Content) > 0 {
+			all := true
+			for _, d := range dests.Content {
+				all = all && ours(d)
+			}
+			if all {
+				p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
+				if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
+					return err
+				}
+			}
+		}
+		kept = append(kept, el)
+	}
+	http.Content = kept
+	return nil
+}
+
+// isExtraRouteName reports whether a route name is one withExtras gives.
+func isExtraRouteName(name string) bool {
+	for _, suffix := range []string{"sticky", "match", "users-" + SubsetCanary, "users-" + SubsetProduction} {
+		if name == "helm-canary-"+suffix || strings.HasSuffix(name, "-"+suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // reaches reports whether a route destination sends traffic to the workload's pods.

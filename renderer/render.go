@@ -81,6 +81,7 @@ func (r *release) steps() []func() error {
 		r.routeDestinationRules,
 		r.routeVirtualServices,
 		r.routeGateways,
+		r.replacePrior, // an earlier render's objects give way to this one's
 	}
 }
 
@@ -107,6 +108,9 @@ type release struct {
 
 	workloads []*workload
 	warnings  []string
+	// priorOf maps the canary Deployments of an earlier render to their production
+	// Deployment's name.
+	priorOf map[*document]string
 }
 
 // deployment is what the later steps need to know of a Deployment.
@@ -148,6 +152,11 @@ type workload struct {
 	WorkloadOptions
 	// version names the canary's pod template (its images), for the sticky cookie.
 	version string
+	// prior is the canary Deployment an earlier render made, when the stream was
+	// rendered before; stale are that render's other objects for this workload that
+	// this render makes anew if the stage needs them (the autoscaler's twin).
+	prior *document
+	stale []*document
 }
 
 // canaryUp reports whether the workload's canary pods run: every stage but stable

@@ -92,6 +92,16 @@ func (s *splicer) insertKey(m *yaml.Node, key, value string) {
 	s.edits = append(s.edits, edit{at: start, text: strings.Repeat(" ", indent) + key + ": " + value + "\n"})
 }
 
+// setKey sets "key: value" in a block mapping: the value replaced where the key is
+// there already (a stream helm-canary rendered before), else inserted first.
+func (s *splicer) setKey(m *yaml.Node, key, value string) {
+	if v := field(m, key); v != nil {
+		s.replaceScalar(v, value)
+		return
+	}
+	s.insertKey(m, key, value)
+}
+
 // replaceScalar replaces a plain one-line scalar value.
 func (s *splicer) replaceScalar(v *yaml.Node, text string) {
 	if !s.ok || v == nil || v.Kind != yaml.ScalarNode || v.Style != 0 {

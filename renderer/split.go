@@ -18,6 +18,7 @@ type document struct {
 
 	kind string // top-level kind from a cheap scan; "" when the scan could not tell
 	name string // metadata.name from a cheap scan; "" when it could not tell
+	ns   string // metadata.namespace, known once parsed
 
 	node    *yaml.RNode // the parsed body, nil until parse is called
 	parsed  bool
@@ -26,6 +27,12 @@ type document struct {
 
 	// after holds new documents to write right after this one.
 	after []*document
+	// generated marks documents helm-canary made. Rendering a stream rendered before
+	// makes some of its documents anew: such an input document is dropped, or
+	// replacedBy the new one, which is then written in its place rather than where
+	// it was made (moved), so that the order of the stream is kept too.
+	generated, drop, moved bool
+	replacedBy             *document
 }
 
 // splitDocuments cuts a stream at its "---" separator lines. It does not parse.
@@ -133,6 +140,7 @@ func (d *document) parse() (*yaml.RNode, error) {
 	d.node = rn
 	d.kind = rn.GetKind()
 	d.name = rn.GetName()
+	d.ns = rn.GetNamespace()
 	return rn, nil
 }
 

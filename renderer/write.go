@@ -15,18 +15,30 @@ func writeDocuments(buf *bytes.Buffer, docs []*document) error {
 }
 
 func writeDocument(buf *bytes.Buffer, d *document) error {
+	if d.moved {
+		return nil // written where the document it replaces was
+	}
+	src := d
+	if d.replacedBy != nil {
+		src = d.replacedBy
+	}
 	switch {
-	case d.out != nil:
-		buf.Write(d.out)
-	case d.changed:
-		buf.Write(d.header)
-		if err := encodeNode(buf, d.node); err != nil {
+	case src.drop:
+	case src.out != nil:
+		buf.Write(src.out)
+	case src.changed:
+		buf.Write(src.header)
+		if err := encodeNode(buf, src.node); err != nil {
 			return err
 		}
 	default:
-		buf.Write(d.raw)
+		buf.Write(src.raw)
 	}
-	for _, a := range d.after {
+	after := src.after
+	if src != d {
+		after = append(append([]*document{}, src.after...), d.after...)
+	}
+	for _, a := range after {
 		if n := buf.Len(); n > 0 && buf.Bytes()[n-1] != '\n' {
 			buf.WriteByte('\n')
 		}

@@ -138,6 +138,29 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestGoldenIdempotent feeds every expected output back in with the same arguments,
+// as `helm get manifest R | helm-canary render ...` does: an already canaried stream
+// renders to itself, byte for byte (no second canary, no doubled routes).
+func TestGoldenIdempotent(t *testing.T) {
+	for _, dir := range cases(t) {
+		if !fileExists(filepath.Join(dir, "expected.yaml")) {
+			continue
+		}
+		t.Run(dir, func(t *testing.T) {
+			c := loadCase(t, dir)
+			c.Stdin = "expected.yaml"
+			res := runCase(t, dir, c)
+			if res.err != nil {
+				t.Fatalf("rendering %s/expected.yaml again: %v\n%s", dir, res.err, res.stderr)
+			}
+			want, _ := os.ReadFile(filepath.Join(dir, "expected.yaml"))
+			if !bytes.Equal(res.stdout, want) {
+				t.Errorf("render(expected.yaml) differs from expected.yaml:\n%s", lineDiff(string(want), string(res.stdout)))
+			}
+		})
+	}
+}
+
 func compare(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if *update {
