@@ -275,8 +275,21 @@ func (o Options) validate() error {
 		if w.Sticky != nil && w.Sticky.Cookie == "" {
 			return fmt.Errorf("workload %s: sticky needs a cookie name", name)
 		}
+		if w.Sticky != nil && !isToken(w.Sticky.Cookie) {
+			return fmt.Errorf("workload %s: sticky.cookie %q is not a cookie name (RFC 6265: letters, digits and %s; no spaces, '=', ';' or attributes): name the cookie only, helm-canary writes its value, Path and Max-Age",
+				name, w.Sticky.Cookie, tokenPunctuation)
+		}
+		if w.Sticky != nil && w.Sticky.MaxAge < 0 {
+			return fmt.Errorf("workload %s: sticky.maxAge %d must be 0 (a session cookie) or more seconds", name, w.Sticky.MaxAge)
+		}
 		if w.UserPercent != nil && w.UserPercent.Header == "" {
 			return fmt.Errorf("workload %s: userPercent needs the header that identifies a user", name)
+		}
+		if w.UserPercent != nil && !isToken(w.UserPercent.Header) {
+			return fmt.Errorf("workload %s: userPercent.header %q is not an HTTP header name (RFC 7230 token: letters, digits and %s)", name, w.UserPercent.Header, tokenPunctuation)
+		}
+		if w.UserPercent != nil && w.UserPercent.TagHeader != "" && !isToken(w.UserPercent.TagHeader) {
+			return fmt.Errorf("workload %s: userPercent.tagHeader %q is not an HTTP header name (RFC 7230 token: letters, digits and %s)", name, w.UserPercent.TagHeader, tokenPunctuation)
 		}
 		if w.Mirror != nil && (w.Mirror.Percent < 0 || w.Mirror.Percent > 100) {
 			return fmt.Errorf("workload %s: mirror percent %v must be between 0 and 100", name, w.Mirror.Percent)
@@ -301,6 +314,26 @@ func (o Options) validate() error {
 		}
 	}
 	return nil
+}
+
+// tokenPunctuation is the punctuation an HTTP token may contain besides letters and
+// digits (RFC 7230 tchar; RFC 6265 cookie names are the same tokens).
+const tokenPunctuation = "!#$%&'*+-.^_`|~"
+
+// isToken reports whether s is an HTTP token: a header or cookie name that cannot
+// carry a separator, a space, a quote, a control byte or non-ASCII into the
+// headers, the gateway's Lua or Set-Cookie.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(tokenPunctuation, c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateLabelKey checks a label key against Kubernetes' rules (optional DNS

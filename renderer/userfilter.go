@@ -70,6 +70,9 @@ func (r *release) routeGateways() error {
 			}
 		}
 		if w.UserPercent != nil && w.live() {
+			if tag := w.tagHeader(); !isToken(tag) {
+				return fmt.Errorf("Deployment %q: its user-percentage tag header %q is not an HTTP header name (RFC 7230 token); set userPercent.tagHeader for it", w.name, tag)
+			}
 			objs, err := r.userFilter(w)
 			if err != nil {
 				return err
@@ -221,9 +224,11 @@ func (r *release) annotateUserFilter(n *yaml.RNode, w *workload, percent int) {
 
 // userLua tags each request for one workload: canary for users whose bucket is
 // below percent, production for the others; a request without the user header
-// loses any tag it came with (clients cannot pick their side).
+// loses any tag it came with (clients cannot pick their side). The header names
+// reach the code only as Lua string literals written by luaString, never in a
+// comment: the filter runs in the shared ingress gateway.
 func userLua(userHeader, tagHeader string, percent int) string {
-	return fmt.Sprintf(`-- helm-canary: %[3]d%% of users (by %[1]s) tagged %[2]s: canary
+	return fmt.Sprintf(`-- helm-canary: %[1]d%% of users tagged canary (the headers are in the annotations)
 function helm_canary_bucket(id)
   local h = 0
   for i = 1, #id do
@@ -234,18 +239,39 @@ end
 
 function envoy_on_request(request_handle)
   local headers = request_handle:headers()
-  local id = headers:get(%[4]q)
+  local id = headers:get(%[2]s)
   if id == nil or id == "" then
-    headers:remove(%[5]q)
+    headers:remove(%[3]s)
     return
   end
-  if helm_canary_bucket(id) < %[3]d then
-    headers:replace(%[5]q, "canary")
+  if helm_canary_bucket(id) < %[1]d then
+    headers:replace(%[3]s, "canary")
   else
-    headers:replace(%[5]q, "production")
+    headers:replace(%[3]s, "production")
   end
 end
-`, userHeader, tagHeader, percent, strings.ToLower(userHeader), strings.ToLower(tagHeader))
+`, percent, luaString(strings.ToLower(userHeader)), luaString(strings.ToLower(tagHeader)))
+}
+
+// luaString writes s as a Lua string literal that any Lua (5.1 to 5.4, LuaJIT)
+// reads back byte for byte: printable ASCII as is, everything else (quotes,
+// backslashes, control bytes, every byte of a multi-byte character) as a
+// three-digit decimal escape, the one escape form every Lua knows. Go's %q is not
+// Lua: Lua 5.1 has no \u escape, and %q leaves printable non-ASCII (U+2028) raw.
+func luaString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "\\%03d", c)
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // object wraps an Istio spec into an object in namespace ns (the Service's when

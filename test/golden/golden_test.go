@@ -3,6 +3,7 @@ package golden
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -13,9 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/luacheck"
 )
 
 var update = flag.Bool("update", false, "rewrite expected files from the current output (review the diff!)")
@@ -233,5 +236,51 @@ func TestGoldenOutputsAreValid(t *testing.T) {
 				t.Errorf("the API server rejects %s/expected.yaml:\n%v", dir, err)
 			}
 		})
+	}
+}
+
+// TestGoldenLuaRuns runs every gateway filter in the expected outputs in LuaJIT
+// (Envoy's Lua): each compiles, tags a request by its user header, and removes a
+// tag the client sent without one.
+func TestGoldenLuaRuns(t *testing.T) {
+	filters := 0
+	for _, dir := range cases(t) {
+		manifest, err := os.ReadFile(filepath.Join(dir, "expected.yaml"))
+		if err != nil {
+			continue // an error case
+		}
+		nodes, err := kio.FromBytes(manifest)
+		if err != nil {
+			t.Fatalf("%s/expected.yaml: %v", dir, err)
+		}
+		for _, n := range nodes {
+			if n.GetKind() != "EnvoyFilter" {
+				continue
+			}
+			code, err := n.GetString("spec.configPatches[0].patch.value.typed_config.inlineCode")
+			if err != nil {
+				t.Errorf("%s: EnvoyFilter %s has no inline Lua: %v", dir, n.GetName(), err)
+				continue
+			}
+			a := n.GetAnnotations()
+			user, tag := strings.ToLower(a["helm-canary.io/user-header"]), strings.ToLower(a["helm-canary.io/tag-header"])
+			res, err := luacheck.Run(code, []map[string]string{{user: "jason", tag: "spoofed"}, {tag: "spoofed"}})
+			if errors.Is(err, luacheck.ErrNoLuaJIT) && testing.Short() {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatalf("%s: EnvoyFilter %s: %v", dir, n.GetName(), err)
+			}
+			filters++
+			if v := res[0].Headers[tag]; v != "canary" && v != "production" {
+				t.Errorf("%s: EnvoyFilter %s tagged a user %q in %s", dir, n.GetName(), v, tag)
+			}
+			if v, ok := res[1].Headers[tag]; ok {
+				t.Errorf("%s: EnvoyFilter %s kept a client's tag %q without a user", dir, n.GetName(), v)
+			}
+		}
+	}
+	if filters == 0 {
+		t.Error("no gateway filter in the golden outputs: the test checks nothing")
 	}
 }

@@ -219,7 +219,7 @@ func TestLibraryRoutingDetails(t *testing.T) {
 		t.Fatal("no EnvoyFilter at stage 37")
 	}
 	lua := fmt.Sprint(filter["spec"].(map[string]any)["configPatches"].([]any)[0].(map[string]any)["patch"].(map[string]any)["value"].(map[string]any)["typed_config"].(map[string]any)["inlineCode"])
-	for _, want := range []string{"-- helm-canary: 37% of users (by X-User-Id) tagged X-PP-Side: canary\n", `headers:get("x-user-id")`, `if helm_canary_bucket(id) < 37 then`, `headers:replace("x-pp-side", "canary")`} {
+	for _, want := range []string{"-- helm-canary: 37% of users tagged canary (the headers are in the annotations)\n", `headers:get("x-user-id")`, `if helm_canary_bucket(id) < 37 then`, `headers:replace("x-pp-side", "canary")`} {
 		if !strings.Contains(lua, want) {
 			t.Errorf("the gateway filter's Lua lacks %q:\n%s", want, lua)
 		}
@@ -417,6 +417,9 @@ func TestLibraryRoutingChecks(t *testing.T) {
 		{"match item not a dict", []string{"routing.match={jason}"}, []string{"routing.match[0] must be an Istio HTTPMatchRequest"}},
 		{"unknown routing key", []string{"routing.mtach[0].uri.prefix=/"}, []string{"routing.mtach: unknown key"}},
 		{"mesh", []string{"mesh=linkerd"}, []string{`mesh "linkerd": use istio or asm`}},
+		{"sticky cookie with attributes", []string{"routing.sticky.cookie=cv=1; Domain=evil.example"}, []string{"routing.sticky.cookie", "is not a cookie name"}},
+		{"userPercent header with Lua", []string{"routing.userPercent.header=x-user\nos.execute('id') --"}, []string{"routing.userPercent.header", "is not an HTTP header name"}},
+		{"userPercent tagHeader with a quote", []string{`routing.userPercent.header=x-user-id,routing.userPercent.tagHeader=x"); os.execute("id`}, []string{"routing.userPercent.tagHeader", "is not an HTTP header name"}},
 	}
 	for _, tl := range tools(t) {
 		for _, c := range cases {

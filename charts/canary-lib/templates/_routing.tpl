@@ -33,6 +33,9 @@ puts canary-lib.extraRoutes ahead of the weighted route and decorates that route
 {{- if not (and (kindIs "map" .) (kindIs "string" .cookie) .cookie) -}}
 {{- fail (printf "canary-lib (%s): %s.sticky needs a cookie name: {cookie: NAME, maxAge: SECONDS}" $name $path) -}}
 {{- end -}}
+{{- if not (include "canary-lib.isToken" .cookie) -}}
+{{- fail (printf "canary-lib (%s): %s.sticky.cookie %q is not a cookie name (RFC 6265: letters, digits and !#$%%&'*+-.^_`|~; no spaces, '=', ';' or attributes): name the cookie only, canary-lib writes its value, Path and Max-Age" $name $path .cookie) -}}
+{{- end -}}
 {{- if not (kindIs "invalid" .maxAge) -}}
 {{- $_ := include "canary-lib.wholeNumber" (list .maxAge (printf "%s.sticky.maxAge" $path) -1) -}}
 {{- end -}}
@@ -41,8 +44,18 @@ puts canary-lib.extraRoutes ahead of the weighted route and decorates that route
 {{- if not (and (kindIs "map" .) (kindIs "string" .header) .header) -}}
 {{- fail (printf "canary-lib (%s): %s.userPercent needs the header that identifies a user: {header: NAME}" $name $path) -}}
 {{- end -}}
+{{- if not (include "canary-lib.isToken" .header) -}}
+{{- fail (printf "canary-lib (%s): %s.userPercent.header %q is not an HTTP header name (RFC 7230 token: letters, digits and !#$%%&'*+-.^_`|~)" $name $path .header) -}}
+{{- end -}}
 {{- if not (or (kindIs "invalid" .tagHeader) (kindIs "string" .tagHeader)) -}}
 {{- fail (printf "canary-lib (%s): %s.userPercent.tagHeader must be a header name" $name $path) -}}
+{{- end -}}
+{{- if and .tagHeader (not (include "canary-lib.isToken" .tagHeader)) -}}
+{{- fail (printf "canary-lib (%s): %s.userPercent.tagHeader %q is not an HTTP header name (RFC 7230 token: letters, digits and !#$%%&'*+-.^_`|~)" $name $path .tagHeader) -}}
+{{- end -}}
+{{- $tag := include "canary-lib.tagHeader" $ -}}
+{{- if not (include "canary-lib.isToken" $tag) -}}
+{{- fail (printf "canary-lib (%s): the user-percentage tag header %q is not an HTTP header name (RFC 7230 token); set %s.userPercent.tagHeader" $name $tag $path) -}}
 {{- end -}}
 {{- end -}}
 {{- with $r.mirror -}}
@@ -204,6 +217,34 @@ multiply by the FNV prime modulo 2^32 (the product fits in 64 bits).
 {{- printf "%08x" $h -}}
 {{- end -}}
 
+{{/*
+canary-lib.isToken: string -> "true" when it is an HTTP token (RFC 7230 tchar; RFC
+6265 cookie names are the same tokens), else empty: nothing that could end a
+header, a cookie or a Lua string.
+*/}}
+{{- define "canary-lib.isToken" -}}
+{{- if and (kindIs "string" .) (regexMatch "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" .) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+canary-lib.luaString: string -> a Lua string literal that every Lua reads back byte
+for byte, as the renderer writes it: printable ASCII as is, quotes, backslashes and
+every other byte as a three-digit decimal escape.
+*/}}
+{{- define "canary-lib.luaString" -}}
+{{- $s := . -}}
+"
+{{- range $i := until (len $s) -}}
+{{- $c := int (index $s $i) -}}
+{{- if and (ge $c 32) (lt $c 127) (ne $c 34) (ne $c 92) -}}
+{{- printf "%c" $c -}}
+{{- else -}}
+{{- printf "\\%03d" $c -}}
+{{- end -}}
+{{- end -}}
+"
+{{- end -}}
+
 {{/* canary-lib.tagHeader: the request header the gateway filter sets for this workload: userPercent.tagHeader, default x-canary-<name>. */}}
 {{- define "canary-lib.tagHeader" -}}
 {{- ((.routing | default dict).userPercent | default dict).tagHeader | default (printf "x-canary-%s" .name) -}}
@@ -310,7 +351,8 @@ helm-canary.io/canary-percent: {{ index . 2 | quote }}
 
 {{/*
 canary-lib.userLua: (list userHeader tagHeader percent) -> the gateway filter's Lua,
-the renderer's to the byte: users whose bucket (a polynomial hash of the user
+the renderer's to the byte, the header names only in Lua string literals written by
+canary-lib.luaString (never in a comment): users whose bucket (a polynomial hash of the user
 header's value modulo a prime, then modulo 100) is below percent are tagged canary,
 the others production; a request without the user header loses any tag it came
 with.
@@ -319,7 +361,7 @@ with.
 {{- $header := index . 0 -}}
 {{- $tag := index . 1 -}}
 {{- $percent := index . 2 -}}
--- helm-canary: {{ $percent }}% of users (by {{ $header }}) tagged {{ $tag }}: canary
+-- helm-canary: {{ $percent }}% of users tagged canary (the headers are in the annotations)
 function helm_canary_bucket(id)
   local h = 0
   for i = 1, #id do
@@ -330,15 +372,15 @@ end
 
 function envoy_on_request(request_handle)
   local headers = request_handle:headers()
-  local id = headers:get({{ lower $header | quote }})
+  local id = headers:get({{ include "canary-lib.luaString" (lower $header) }})
   if id == nil or id == "" then
-    headers:remove({{ lower $tag | quote }})
+    headers:remove({{ include "canary-lib.luaString" (lower $tag) }})
     return
   end
   if helm_canary_bucket(id) < {{ $percent }} then
-    headers:replace({{ lower $tag | quote }}, "canary")
+    headers:replace({{ include "canary-lib.luaString" (lower $tag) }}, "canary")
   else
-    headers:replace({{ lower $tag | quote }}, "production")
+    headers:replace({{ include "canary-lib.luaString" (lower $tag) }}, "production")
   end
 end
 {{- end -}}

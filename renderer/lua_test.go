@@ -1,0 +1,141 @@
+package renderer
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/helm-canary/helm-canary/internal/luacheck"
+)
+
+// hostileStrings try to leave a Lua string literal or comment, or to be read
+// differently by Lua than written: the escaper must carry each of them as data.
+var hostileStrings = []string{
+	"x-user-id\nos.execute('touch /tmp/pwned') --",
+	`x"); os.execute("id"); ("`,
+	`x\"); os.execute("id`,
+	"x]]..os.execute('id')..[[",
+	"x\r\nx-evil: 1",
+	"x\u2028y\u2029z",
+	"x\x00y\x1b[31m\x7f",
+	`x\x41\u0041\065\z`,
+	"ünïcode-\xff\xfe-bytes",
+	"100% %d %s %q",
+	strings.Repeat("\\", 9) + strings.Repeat(`"`, 9),
+}
+
+// luaFilter checks generated Lua in LuaJIT: it compiles, loads in a sandbox, and
+// on each request touches exactly the user header and the tag header (as data,
+// lower-cased as Envoy names them); it returns the tag values it set.
+func luaFilter(t *testing.T, code, userHeader, tagHeader string, ids []string) []string {
+	t.Helper()
+	userHeader, tagHeader = strings.ToLower(userHeader), strings.ToLower(tagHeader)
+	var reqs []map[string]string
+	for _, id := range ids {
+		req := map[string]string{tagHeader: "spoofed"}
+		if id != "" {
+			req[userHeader] = id
+		}
+		reqs = append(reqs, req)
+	}
+	res, err := luacheck.Run(code, reqs)
+	if errors.Is(err, luacheck.ErrNoLuaJIT) && testing.Short() {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatalf("%v\nfilter:\n%s", err, code)
+	}
+	var tags []string
+	for i, r := range res {
+		for _, name := range r.Touched {
+			if name != userHeader && name != tagHeader {
+				t.Errorf("request %d: the filter touched header %q; want only %q and %q", i, name, userHeader, tagHeader)
+			}
+		}
+		if got := r.Headers[userHeader]; ids[i] != "" && got != ids[i] {
+			t.Errorf("request %d: user header changed to %q", i, got)
+		}
+		tag, ok := r.Headers[tagHeader]
+		if !ok {
+			tag = "nil"
+		}
+		tags = append(tags, tag)
+	}
+	return tags
+}
+
+// Hostile header names, handed to the Lua writer directly (the renderer refuses
+// them before that): the filter still compiles and each name arrives as data.
+func TestLuaCarriesHostileStringsAsData(t *testing.T) {
+	for _, s := range hostileStrings {
+		code := userLua(s, s+"-tag", 50)
+		for _, line := range strings.Split(code, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "--") && strings.Contains(line, "x") {
+				t.Errorf("a value reached a Lua comment: %q", line)
+			}
+		}
+		tags := luaFilter(t, code, s, s+"-tag", []string{"", "jason", "0001"})
+		if tags[0] != "nil" || tags[1] == "spoofed" || tags[2] == "spoofed" {
+			t.Errorf("%q: tags %q", s, tags)
+		}
+	}
+}
+
+// luaString against Lua itself, byte for byte, for every byte value.
+func TestLuaStringEveryByte(t *testing.T) {
+	var all []byte
+	for c := 0; c < 256; c++ {
+		all = append(all, byte(c))
+	}
+	// Digits right after an escape must not be read as part of it.
+	s := string(all) + "\x001\x0012\n999"
+	code := "function envoy_on_request(h) h:headers():replace(\"k\", " + luaString(s) + ") end"
+	res, err := luacheck.Run(code, []map[string]string{{}})
+	if errors.Is(err, luacheck.ErrNoLuaJIT) && testing.Short() {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res[0].Headers["k"]; got != s {
+		t.Errorf("Lua read %q, want %q", got, s)
+	}
+}
+
+// Header and cookie names that are not HTTP tokens are refused before anything is
+// written, naming the workload and the setting.
+func TestHostileNamesRefused(t *testing.T) {
+	for _, c := range []struct{ setting, want string }{
+		{"userPercent: {header: \"x-user-id\\nos.execute('id') --\"}", "userPercent.header"},
+		{"userPercent: {header: x-user-id, tagHeader: \"x\\\"); os.execute(\\\"id\"}", "userPercent.tagHeader"},
+		{"userPercent: {header: \"x-user\\u2028id\"}", "userPercent.header"},
+		{"userPercent: {header: \"x user\"}", "userPercent.header"},
+		{"sticky: {cookie: \"cv=1; Domain=evil.example\"}", "sticky.cookie"},
+		{"sticky: {cookie: \"cv\\r\\nSet-Cookie: admin=1\"}", "sticky.cookie"},
+		{"sticky: {cookie: \"cv;\"}", "sticky.cookie"},
+		{"sticky: {cookie: cv, maxAge: -5}", "sticky.maxAge"},
+	} {
+		cfg := "stage: \"10\"\nworkloads:\n  cart:\n    " + c.setting + "\n"
+		parsed, err := ParseConfig([]byte(cfg))
+		if err != nil {
+			t.Fatalf("%s: %v", c.setting, err)
+		}
+		var opts Options
+		if err := parsed.Apply(&opts); err != nil {
+			t.Fatalf("%s: %v", c.setting, err)
+		}
+		err = renderErr(t, appAt("2.0"), opts)
+		if !strings.Contains(err.Error(), "workload cart: "+c.want) {
+			t.Errorf("%s: error %q does not name workload cart's %s", c.setting, err, c.want)
+		}
+	}
+}
+
+// Every token character is accepted, in both names.
+func TestTokenNamesAccepted(t *testing.T) {
+	name := "X-Odd_Name.1!#$%&'*+^`|~"
+	out := renderConfig(t, appAt("2.0"), "stage: \"10\"\nworkloads:\n  cart:\n    userPercent: {header: \""+name+"\", tagHeader: \""+name+"-tag\"}\n    sticky: {cookie: \""+name+"\"}\n")
+	f := find(t, out, "EnvoyFilter", "cart-canary-users")
+	code := get(t, f, "spec.configPatches[0].patch.value.typed_config.inlineCode")
+	luaFilter(t, code, name, name+"-tag", []string{"a", "b", ""})
+}
