@@ -81,6 +81,13 @@ func (r *release) splitDeployments() error {
 			d.node = nil
 			continue // a Deployment nothing routes to is left alone
 		}
+		if ok, err := r.checkStateful(dep, n); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			d.node = nil
+			continue
+		}
 		if prior == nil {
 			if err := r.checkTrackLabel(dep, n); err != nil {
 				return err

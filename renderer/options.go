@@ -64,6 +64,9 @@ type Options struct {
 	// Ingress is the gateway namespace and selector for user percentages
 	// (default istio-system, istio=ingressgateway).
 	Ingress Ingress
+	// ForceStateful canaries the named workloads even when they are stateful (a
+	// ReadWriteOnce claim, strategy Recreate); without it they are refused.
+	ForceStateful bool
 }
 
 // WorkloadOptions are one workload's own settings; zero fields fall back to the
@@ -79,6 +82,13 @@ type WorkloadOptions struct {
 	UserPercent *UserPercent
 	Mirror      *Mirror
 	Gateway     *Gateway
+	// ForceStateful: canary it although it is stateful.
+	ForceStateful bool
+}
+
+// forceStateful reports whether a stateful Deployment may be canaried.
+func (o Options) forceStateful(name string) bool {
+	return o.ForceStateful || o.PerWorkload[name].ForceStateful
 }
 
 // forWorkload resolves the settings of one Deployment.
@@ -140,6 +150,9 @@ type Workload struct {
 	Mirror *Mirror `yaml:"mirror,omitempty" json:"mirror,omitempty"`
 	// Gateway binds the VirtualService to an Istio Gateway as well as the mesh.
 	Gateway *Gateway `yaml:"gateway,omitempty" json:"gateway,omitempty"`
+	// ForceStateful canaries a stateful Deployment (a ReadWriteOnce claim, strategy
+	// Recreate), which is refused otherwise.
+	ForceStateful bool `yaml:"forceStateful,omitempty" json:"forceStateful,omitempty"`
 }
 
 // Sticky: the canary's responses set a cookie, and requests carrying it go to the
@@ -234,7 +247,8 @@ func (c Config) Apply(o *Options) error {
 		for _, name := range names {
 			w := c.Workloads[name]
 			wo := WorkloadOptions{Draining: w.Draining, CanaryReplicas: w.CanaryReplicas,
-				Sticky: w.Sticky, UserPercent: w.UserPercent, Mirror: w.Mirror, Gateway: w.Gateway}
+				Sticky: w.Sticky, UserPercent: w.UserPercent, Mirror: w.Mirror, Gateway: w.Gateway,
+				ForceStateful: w.ForceStateful}
 			for i, m := range w.Match {
 				match, err := parseMatch(m)
 				if err != nil {
@@ -250,7 +264,7 @@ func (c Config) Apply(o *Options) error {
 				wo.Stage = s
 			}
 			if !wo.Stage.IsZero() || wo.Draining || wo.CanaryReplicas != nil || wo.Match != nil || wo.Sticky != nil ||
-				wo.UserPercent != nil || wo.Mirror != nil || wo.Gateway != nil {
+				wo.UserPercent != nil || wo.Mirror != nil || wo.Gateway != nil || wo.ForceStateful {
 				if o.PerWorkload == nil {
 					o.PerWorkload = map[string]WorkloadOptions{}
 				}

@@ -98,6 +98,7 @@ type release struct {
 
 	deploymentDocs []*document
 	serviceDocs    []*document
+	claimDocs      []*document   // parsed only when a Deployment mounts a claim
 	deployments    []*deployment // every parsed, non-hook Deployment
 	names          []string      // every Deployment name, for error messages
 	services       []*service
@@ -220,6 +221,8 @@ func (r *release) classify() error {
 			}
 		case "Service":
 			r.serviceDocs = append(r.serviceDocs, d)
+		case "PersistentVolumeClaim":
+			r.claimDocs = append(r.claimDocs, d)
 		case "HorizontalPodAutoscaler", "VirtualService", "DestinationRule":
 			n, err := d.parse()
 			if err != nil {

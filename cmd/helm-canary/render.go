@@ -21,6 +21,7 @@ type renderFlags struct {
 	canaryReplicas int32
 	config         string
 	trackLabel     string
+	forceStateful  bool
 }
 
 func newRenderCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -80,6 +81,7 @@ On any error it writes nothing to stdout and exits non-zero.`,
 	fl.Int32Var(&f.canaryReplicas, "canary-replicas", 0, "canary replica count (default: the production replica count)")
 	fl.StringVar(&f.config, "config", "", "YAML file with the same settings (the release values' canary: block); flags override it")
 	fl.StringVar(&f.trackLabel, "track-label", renderer.DefaultTrackLabel, "pod label key that separates production from canary pods")
+	fl.BoolVar(&f.forceStateful, "force-stateful", false, "canary the --workload Deployments even if stateful (a ReadWriteOnce PersistentVolumeClaim, strategy Recreate), which is refused otherwise")
 	return cmd
 }
 
@@ -118,6 +120,9 @@ func (f *renderFlags) options(cmd *cobra.Command) (renderer.Options, error) {
 	}
 	if fl.Changed("track-label") || opts.TrackLabel == "" {
 		opts.TrackLabel = f.trackLabel
+	}
+	if fl.Changed("force-stateful") {
+		opts.ForceStateful = f.forceStateful
 	}
 	if f.productionFrom != "" && f.release != "" {
 		return opts, fmt.Errorf("--production-from and --release both pin production: pass one")

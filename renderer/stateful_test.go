@@ -1,0 +1,98 @@
+package renderer
+
+import (
+	"strings"
+	"testing"
+)
+
+const cartClaim = `---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: cart-data
+spec:
+  accessModes: [ACCESS]
+  resources: {requests: {storage: 1Gi}}
+`
+
+// cartWithClaim mounts the claim cart-data in cart's pods.
+func cartWithClaim(mode string) string {
+	in := strings.Replace(appAt("2.0"), "          containerPort: 8080\n",
+		"          containerPort: 8080\n        volumeMounts:\n        - {name: data, mountPath: /data}\n      volumes:\n      - name: data\n        persistentVolumeClaim:\n          claimName: cart-data\n", 1)
+	return strings.Replace(cartClaim, "ACCESS", mode, 1) + in
+}
+
+func cartRecreate() string {
+	return strings.Replace(appAt("2.0"), "  replicas: 3\n", "  replicas: 3\n  strategy:\n    type: Recreate\n", 1)
+}
+
+func TestStatefulDeployments(t *testing.T) {
+	stateful := map[string]string{
+		"ReadWriteOnce claim":    cartWithClaim("ReadWriteOnce"),
+		"ReadWriteOncePod claim": cartWithClaim("ReadWriteOncePod"),
+		"strategy Recreate":      cartRecreate(),
+	}
+	for name, in := range stateful {
+		t.Run(name+", by default: left alone with a warning", func(t *testing.T) {
+			res, err := Render([]byte(in), Options{Stage: mustStage(t, "10")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(res.Manifest) != in {
+				t.Errorf("a stateful Deployment was changed:\n%s", res.Manifest)
+			}
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "Deployment cart is not canaried") || !strings.Contains(res.Warnings[0], "--force-stateful") {
+				t.Errorf("warnings = %q", res.Warnings)
+			}
+		})
+		t.Run(name+", named: refused", func(t *testing.T) {
+			err := renderErr(t, in, Options{Stage: mustStage(t, "10"), Workloads: []string{"cart"}})
+			for _, want := range []string{"Deployment cart is stateful", "--force-stateful", "canary.workloads.cart.forceStateful"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+		t.Run(name+", named and forced: canaried", func(t *testing.T) {
+			for _, opts := range []Options{
+				{Stage: mustStage(t, "10"), Workloads: []string{"cart"}, ForceStateful: true},
+				{Stage: mustStage(t, "10"), Workloads: []string{"cart"}, PerWorkload: map[string]WorkloadOptions{"cart": {ForceStateful: true}}},
+			} {
+				res, err := Render([]byte(in), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				find(t, string(res.Manifest), "Deployment", "cart-canary")
+				if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "forced") {
+					t.Errorf("warnings = %q", res.Warnings)
+				}
+			}
+		})
+	}
+	for name, in := range map[string]string{
+		"ReadWriteMany claim":          cartWithClaim("ReadWriteMany"),
+		"ReadOnlyMany claim":           cartWithClaim("ReadOnlyMany"),
+		"claim made outside the chart": strings.SplitN(cartWithClaim("ReadWriteOnce"), "---\n", 3)[2],
+	} {
+		t.Run(name+": canaried", func(t *testing.T) {
+			res, err := Render([]byte("---\n"+strings.TrimPrefix(in, "---\n")), Options{Stage: mustStage(t, "10")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			find(t, string(res.Manifest), "Deployment", "cart-canary")
+		})
+	}
+	t.Run("config key", func(t *testing.T) {
+		c, err := ParseConfig([]byte("canary:\n  workloads:\n    cart: {forceStateful: true}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o Options
+		if err := c.Apply(&o); err != nil {
+			t.Fatal(err)
+		}
+		if !o.forceStateful("cart") || o.forceStateful("other") {
+			t.Errorf("forceStateful from config = %v / %v", o.forceStateful("cart"), o.forceStateful("other"))
+		}
+	})
+}
