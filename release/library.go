@@ -20,9 +20,9 @@ var (
 	canaryKey     = "canaryDeployment"
 )
 
-// libraryMode reports whether a chart renders its canary objects with canary-lib
+// usesLibrary reports whether a chart renders its canary objects with canary-lib
 // (it depends on it and canaryLib.enabled is true in the given values).
-func libraryMode(ch *chart.Chart, values map[string]any) bool {
+func usesLibrary(ch *chart.Chart, values map[string]any) bool {
 	uses := false
 	for _, dep := range ch.Metadata.Dependencies {
 		if dep.Name == libraryChart {

@@ -25,15 +25,15 @@ func libraryTestChart() *chart.Chart {
 
 func TestLibraryMode(t *testing.T) {
 	ch := libraryTestChart()
-	if libraryMode(ch, map[string]any{}) {
+	if usesLibrary(ch, map[string]any{}) {
 		t.Error("library mode while canaryLib.enabled is false")
 	}
 	on := map[string]any{"canaryLib": map[string]any{"enabled": true}}
-	if !libraryMode(ch, on) {
+	if !usesLibrary(ch, on) {
 		t.Error("library mode not detected")
 	}
 	plain := &chart.Chart{Metadata: &chart.Metadata{Name: "x", APIVersion: "v2", Version: "1"}}
-	if libraryMode(plain, on) {
+	if usesLibrary(plain, on) {
 		t.Error("library mode for a chart without canary-lib")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
+	"helm.sh/helm/v3/pkg/postrender"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 
 	"github.com/helm-canary/helm-canary/renderer"
@@ -63,195 +63,60 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	last, err := c.last(o.Release)
-	if errors.Is(err, ErrNotFound) {
+	if _, err := c.last(o.Release); errors.Is(err, ErrNotFound) {
 		if !o.Install || o.Chart == "" {
 			return nil, fmt.Errorf("%w: to install it, name a chart and pass --install (helm canary stage %s %s CHART --install)", err, target, o.Release)
 		}
 		return c.install(ctx, o, target)
-	}
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
-	if last.Info.Status.IsPending() {
-		return nil, fmt.Errorf("release %q has an operation in progress (revision %d is %s): wait for it to finish, or fix it with helm rollback", o.Release, last.Version, last.Info.Status)
-	}
-	current := last
-	if last.Info.Status != helmrelease.StatusDeployed {
-		if current, err = c.deployed(o.Release); err != nil {
-			return nil, err
-		}
-	}
-	config, err := canaryConfig(current.Config)
-	if err != nil {
+	in := planInput{Options: o}
+	if in.Overrides, err = c.cliValues(o); err != nil {
 		return nil, err
 	}
-	stored := config
-	overrides, err := c.cliValues(o)
-	if err != nil {
-		return nil, err
-	}
-	if block, ok := overrides[ValuesKey]; ok {
-		// Settings given on the command line (-f/--set canary.workloads...) go over
-		// the stored ones; the stage fields are this command's to set.
-		merged := mergeValues(map[string]any{ValuesKey: current.Config[ValuesKey]}, map[string]any{ValuesKey: block})
-		if config, err = canaryConfig(merged); err != nil {
-			return nil, err
-		}
-	}
-	// Named workloads move alone (seed 002: teams release independently); without
-	// names the whole release moves and per-workload stages are cleared.
-	perWorkload := len(o.Workloads) > 0
-	if perWorkload || (len(stored.Workloads) == 0 && len(config.Workloads) > 0) {
-		config.Workloads = c.targets(stored, config, current, o.Workloads)
-	}
-	plans := map[string]stages.Plan{}
-	var plan stages.Plan
-	if perWorkload {
-		for _, name := range o.Workloads {
-			state, err := workloadState(config, name)
-			if err != nil {
-				return nil, err
-			}
-			p, err := stages.PlanTransition(state, target, o.Force)
-			if err != nil {
-				return nil, fmt.Errorf("release %q, workload %s: %w", o.Release, name, err)
-			}
-			plans[name] = p
-			if len(p.Steps) > len(plan.Steps) {
-				plan.Steps = p.Steps
-			}
-			plan.Promote = plan.Promote || p.Promote
-		}
-	} else {
-		state, err := stateOf(config)
-		if err != nil {
-			return nil, err
-		}
-		if _, staged := current.Config[ValuesKey]; !staged {
-			// Staged in pipeline mode, or never: the manifest says where it stands.
-			if inferred, ok := inferredState(current.Manifest, trackLabel(config)); ok {
-				state = inferred
-			}
-		}
-		if plan, err = stages.PlanTransition(state, target, o.Force); err != nil {
-			return nil, fmt.Errorf("release %q: %w", o.Release, err)
-		}
-	}
-
-	base := current
-	if plan.Restore {
-		if base, err = c.lastStable(o.Release, current); err != nil {
-			return nil, err
-		}
-	}
-	ch := base.Chart
 	if o.Chart != "" {
-		if ch, err = c.loadChart(o.Chart, o.Version); err != nil {
+		if in.Chart, err = c.loadChart(o.Chart, o.Version); err != nil {
 			return nil, err
 		}
 	}
-	// The chart named again unchanged (charts with dependencies must be named
-	// every time) is no new version.
-	changesVersion := (o.Chart != "" && !sameChart(ch, base.Chart)) || len(o.ValueFiles)+len(o.Values)+len(o.StringValues) > 0
-	if plan.Promote && changesVersion && !o.Force {
-		return nil, fmt.Errorf("stage %s promotes the version the canary runs, so it takes no new chart or values (they would reach production untested): try them at a canary stage first, or pass --force", target)
+	plan, err := planStage(c.cfg.Releases, in)
+	if err != nil {
+		return nil, err
 	}
-	vals := mergeValues(withoutCanary(base.Config), overrides)
-	if o.Chart == "" {
-		if missing := missingDependencies(ch, vals); len(missing) > 0 {
-			// Helm keeps no subcharts with a release: rendering the stored chart would
-			// drop them, and Helm would delete their objects.
-			return nil, fmt.Errorf("release %q's chart depends on %s, and Helm does not store a chart's dependencies with a release: name the chart (helm canary stage %s %s CHART ...)",
-				o.Release, strings.Join(missing, ", "), target, o.Release)
-		}
-	}
+	return c.apply(ctx, o, plan)
+}
 
-	if o.CanaryReplicas != nil {
-		config.CanaryReplicas = o.CanaryReplicas
-	}
-
-	// In library mode the chart renders the canary objects itself: the stage is
-	// set through its values, production's image pinned to what runs now.
-	lib := libraryMode(ch, vals)
-	var pinnedImage map[string]any
-	if lib && dig(overrides, "image") != nil && dig(overrides, canaryKey, "image") == nil {
-		// A new top-level image is version N: the canary's own image, written by an
-		// earlier stage, gives way to it.
-		if cd, ok := vals[canaryKey].(map[string]any); ok {
-			delete(cd, "image")
-		}
-	}
-	if lib {
-		if dig(overrides, productionKey, "image") != nil && !plan.Promote && !plan.Restore && !o.Force {
-			return nil, fmt.Errorf("release %q renders its canary with %s: a new version goes to %s.image, and production's image changes only at swap (or pass --force)", o.Release, libraryChart, canaryKey)
-		}
-		if !plan.Restore && !(o.Force && dig(overrides, productionKey, "image") != nil) {
-			pinnedImage = libraryPinned(current.Chart, current.Config)
-		}
-	}
-
-	// Production is pinned to what runs now, so a new version reaches only the
-	// canary; a rollback pins it to the last stable revision's.
-	production := []byte(current.Manifest)
-	if plan.Restore {
-		production = []byte(base.Manifest)
-	}
-	for name, p := range plans {
-		if p.Restore {
-			// This workload alone goes back: pin its production to the pod
-			// template of its own last stable revision.
-			if production, err = c.pinToLastStable(o.Release, name, production); err != nil {
-				return nil, err
-			}
-		}
-	}
+// apply runs a plan's upgrades in order. Before each one it checks that the
+// release's newest revision is still the one the plan started from, or the one the
+// previous step created: a command that ran in between (a rollback during final's
+// drain) is never overwritten.
+func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*StageResult, error) {
 	res := &StageResult{}
-	before := current.Manifest // what --dry-run compares with: what runs now
+	production := plan.Production
+	before := plan.Current.Manifest // what --dry-run compares with: what runs now
+	expected := plan.Last
 	for i, step := range plan.Steps {
-		if perWorkload {
-			for name, p := range plans {
-				ws := p.Steps[min(i, len(p.Steps)-1)]
-				w := config.Workloads[name]
-				w.Stage, w.Draining = ws.Stage.String(), ws.Draining
-				config.Workloads[name] = w
-			}
-			if config.Stage == "" {
-				config.Stage = stages.Stable.String()
-			}
-		} else {
-			config.Stage, config.Draining = step.Stage.String(), step.Draining
-			for name, w := range config.Workloads {
-				w.Stage, w.Draining = "", false
-				config.Workloads[name] = w
+		if !o.DryRun {
+			if err := c.stillNewest(plan, i, expected); err != nil {
+				return res, err
 			}
 		}
-		stepVals, err := withCanary(vals, config)
+		pr, err := plan.Mode.postRenderer(step.State, production, c)
 		if err != nil {
 			return nil, err
 		}
-		var pr *postRenderer
-		if lib {
-			if stepVals, err = libraryStep(stepVals, ch, step, config.CanaryReplicas, pinnedImage); err != nil {
-				return nil, err
-			}
-		} else {
-			ropts, err := options(config, production)
-			if err != nil {
-				return nil, err
-			}
-			pr = &postRenderer{opts: ropts, log: c.Log}
-		}
-		rel, err := c.upgrade(ctx, o, ch, stepVals, pr)
+		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, pr)
 		if err != nil {
 			if i > 0 {
-				return res, fmt.Errorf("stage %s, step %d of %d (revision %d is live, traffic already on production): %w; run the same command again", target, i+1, len(plan.Steps), res.Revisions[len(res.Revisions)-1], err)
+				return res, fmt.Errorf("stage %s, step %d of %d (revision %d is live, traffic already on production): %w; run the same command again", plan.Target, i+1, len(plan.Steps), res.Revisions[len(res.Revisions)-1], err)
 			}
 			return nil, err
 		}
 		if o.DryRun {
 			res.Diff += diffManifests(before, rel.Manifest, fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Draining)))
 		} else {
+			expected = rel
 			res.Revisions = append(res.Revisions, rel.Version)
 			res.Release = rel
 			repaired, err := c.repairDrift(ctx, rel.Manifest)
@@ -263,7 +128,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 			}
 			res.Steps = append(res.Steps, fmt.Sprintf("stage %s%s (revision %d)", step.Stage, drainingNote(step.Draining), rel.Version))
 			if o.Wait {
-				if err := c.waitRollout(ctx, o, rel.Manifest, trackLabel(config)); err != nil {
+				if err := c.waitRollout(ctx, o, rel.Manifest, trackLabel(step.State.Config)); err != nil {
 					return res, err
 				}
 			}
@@ -274,11 +139,33 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 			select {
 			case <-time.After(o.DrainTime):
 			case <-ctx.Done():
-				return res, ctx.Err()
+				return res, fmt.Errorf("stage %s interrupted after step %d of %d (revision %d is live, traffic on production): %w; run the same command again", plan.Target, i+1, len(plan.Steps), rel.Version, ctx.Err())
 			}
 		}
 	}
 	return res, nil
+}
+
+// stillNewest checks, before step i of a plan, that the release's newest revision
+// is the expected one: the plan's starting point, or the previous step's revision.
+func (c *Client) stillNewest(plan *stagePlan, i int, expected *helmrelease.Release) error {
+	last, err := c.cfg.Releases.Last(plan.Release)
+	if err != nil {
+		return fmt.Errorf("re-reading release %q before step %d of stage %s: %w", plan.Release, i+1, plan.Target, err)
+	}
+	if last.Version == expected.Version {
+		return nil
+	}
+	what := fmt.Sprintf("revision %d (%s", last.Version, last.Info.Status)
+	if st, err := readState(last.Config); err == nil {
+		what += ", stage " + st.String()
+	}
+	what += ")"
+	if i == 0 {
+		return fmt.Errorf("release %q was upgraded by another command at the same time, and this one applied nothing: another operation was in progress and made %s; check `helm canary status %s` and run it again if still needed", plan.Release, what, plan.Release)
+	}
+	return fmt.Errorf("stage %s stopped after step %d of %d: another command made %s after this command's revision %d; it was not overwritten and nothing more was applied: check `helm canary status %s`",
+		plan.Target, i, len(plan.Steps), what, expected.Version, plan.Release)
 }
 
 func drainingNote(d bool) string {
@@ -288,7 +175,7 @@ func drainingNote(d bool) string {
 	return ""
 }
 
-func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, vals map[string]any, pr *postRenderer) (*helmrelease.Release, error) {
+func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, vals map[string]any, pr postrender.PostRenderer) (*helmrelease.Release, error) {
 	up := action.NewUpgrade(c.cfg)
 	up.Namespace = c.Namespace
 	// The values are complete: the release's, the command line's and the canary block.
@@ -348,16 +235,16 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	in := action.NewInstall(c.cfg)
 	in.ReleaseName, in.Namespace = o.Release, c.Namespace
 	in.DisableHooks = o.DisableHooks
-	if libraryMode(ch, vals) {
-		if vals, err = libraryStep(vals, ch, stages.Step{Stage: target}, config.CanaryReplicas, nil); err != nil {
-			return nil, err
-		}
-	} else {
-		ropts, err := options(config, nil)
-		if err != nil {
-			return nil, err
-		}
-		in.PostRenderer = &postRenderer{opts: ropts, log: c.Log}
+	m := modeFor(ch, vals, config.CanaryReplicas, nil)
+	if vals, err = m.values(vals, stages.Step{Stage: target}); err != nil {
+		return nil, err
+	}
+	pr, err := m.postRenderer(canaryState{config}, nil, c)
+	if err != nil {
+		return nil, err
+	}
+	if pr != nil {
+		in.PostRenderer = pr
 	}
 	in.Timeout = o.Timeout
 	if o.DryRun {
@@ -375,45 +262,6 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 		return res, c.waitRollout(ctx, o, rel.Manifest, trackLabel(config))
 	}
 	return res, nil
-}
-
-// lastStable finds the newest revision that was at stable or final: what a
-// rollback restores. Without one (a release that never was), the current revision.
-func (c *Client) lastStable(name string, current *helmrelease.Release) (*helmrelease.Release, error) {
-	rel, err := c.newestRevision(name, func(rel *helmrelease.Release, cfg renderer.Config) bool {
-		if _, staged := rel.Config[ValuesKey]; !staged {
-			st, ok := inferredState(rel.Manifest, trackLabel(cfg))
-			return ok && st.Stage == stages.Stable
-		}
-		return (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining
-	})
-	if rel == nil && err == nil {
-		return current, nil
-	}
-	return rel, err
-}
-
-// newestRevision walks a release's live-able revisions (deployed or superseded),
-// newest first, and returns the first one for which want holds, or nil.
-func (c *Client) newestRevision(name string, want func(*helmrelease.Release, renderer.Config) bool) (*helmrelease.Release, error) {
-	history, err := c.cfg.Releases.History(name)
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(history, func(i, j int) bool { return history[i].Version > history[j].Version })
-	for _, rel := range history {
-		if rel.Info.Status != helmrelease.StatusDeployed && rel.Info.Status != helmrelease.StatusSuperseded {
-			continue
-		}
-		cfg, err := canaryConfig(rel.Config)
-		if err != nil {
-			continue
-		}
-		if want(rel, cfg) {
-			return rel, nil
-		}
-	}
-	return nil, nil
 }
 
 // sameChart compares what a release stores of a chart: metadata, templates,

@@ -15,11 +15,11 @@ import (
 // canaries now (for a release that canaried every Deployment by default, read off its
 // manifest, so that naming some never drops the others), the settings given now, and
 // the named ones.
-func (c *Client) targets(stored, config renderer.Config, current *helmrelease.Release, names []string) map[string]renderer.Workload {
+func targetsOf(stored, config canaryState, current *helmrelease.Release, names []string) map[string]renderer.Workload {
 	out := map[string]renderer.Workload{} // never nil: the stage loop writes into it
 	if len(stored.Workloads) == 0 {
 		if m, err := canaried.Read([]byte(current.Manifest), current.Namespace); err == nil {
-			for _, w := range m.Workloads(trackLabel(config)) {
+			for _, w := range m.Workloads(trackLabel(config.Config)) {
 				out[w.Name] = renderer.Workload{}
 			}
 		}
@@ -51,13 +51,13 @@ func workloadState(config renderer.Config, name string) (stages.State, error) {
 // pinToLastStable appends to a production manifest the Deployment of the newest
 // revision where this workload was at stable or final; the renderer reads the last
 // Deployment of a name, so that one pins production.
-func (c *Client) pinToLastStable(name, workload string, production []byte) ([]byte, error) {
-	rel, err := c.newestRevision(name, func(_ *helmrelease.Release, cfg renderer.Config) bool {
+func pinToLastStable(history []*helmrelease.Release, workload string, production []byte) ([]byte, error) {
+	rel := newestRevision(history, func(_ *helmrelease.Release, cfg renderer.Config) bool {
 		st, err := workloadState(cfg, workload)
 		return err == nil && !st.Draining && (st.Stage == stages.Stable || st.Stage == stages.Final)
 	})
-	if err != nil || rel == nil {
-		return production, err // never stable: production stays as it runs
+	if rel == nil {
+		return production, nil // never stable: production stays as it runs
 	}
 	m, err := canaried.Read([]byte(rel.Manifest), rel.Namespace)
 	if err != nil {

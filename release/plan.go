@@ -1,0 +1,313 @@
+package release
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/helm-canary/helm-canary/renderer"
+	"github.com/helm-canary/helm-canary/stages"
+)
+
+// planInput is what a stage command brings besides the release: its options, the
+// command line's values and the chart it names, already read.
+type planInput struct {
+	Options StageOptions
+	// Overrides are the command line's values (-f/--set), merged over the release's.
+	Overrides map[string]any
+	// Chart is the chart named on the command line (nil: the release's own).
+	Chart *chart.Chart
+}
+
+// stagePlan is what one stage command will do, worked out from Helm's release
+// storage alone before anything is applied: the upgrades, in order, each with its
+// values and stage state. A refusal is an error from planStage, so it never leaves
+// a revision behind.
+type stagePlan struct {
+	Release string
+	Target  stages.Stage
+	// Last is the newest revision when planned: each step checks that the release
+	// has not moved since (see Client.apply).
+	Last *helmrelease.Release
+	// Current is the revision live now; Base is what the chart and values come from
+	// (the last stable revision for a rollback, else Current).
+	Current, Base *helmrelease.Release
+	Chart         *chart.Chart
+	Mode          mode
+	// Production pins production's pod templates in the first step; later steps are
+	// pinned to the manifest of the step before.
+	Production []byte
+	Steps      []plannedStep
+}
+
+// plannedStep is one Helm upgrade of a plan.
+type plannedStep struct {
+	stages.Step
+	// State is the canary block this step stores.
+	State canaryState
+	// Values are the upgrade's complete values (Helm's ResetValues).
+	Values map[string]any
+}
+
+// planStage works out a stage command on a release that exists.
+func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
+	o := in.Options
+	target, err := stages.Parse(o.Stage)
+	if err != nil {
+		return nil, err
+	}
+	last, err := store.Last(o.Release)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, fmt.Errorf("release %q: %w", o.Release, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if last.Info.Status.IsPending() {
+		return nil, fmt.Errorf("release %q has an operation in progress (revision %d is %s): wait for it to finish, or fix it with helm rollback", o.Release, last.Version, last.Info.Status)
+	}
+	current := last
+	if last.Info.Status != helmrelease.StatusDeployed {
+		if current, err = deployedOf(store, o.Release); err != nil {
+			return nil, err
+		}
+	}
+	history, err := store.History(o.Release)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := readState(current.Config)
+	if err != nil {
+		return nil, err
+	}
+	state := stored
+	if block, ok := in.Overrides[ValuesKey]; ok {
+		// Settings given on the command line (-f/--set canary.workloads...) go over
+		// the stored ones; the stage fields are this command's to set.
+		merged := mergeValues(map[string]any{ValuesKey: current.Config[ValuesKey]}, map[string]any{ValuesKey: block})
+		if state, err = readState(merged); err != nil {
+			return nil, err
+		}
+	}
+	// Named workloads move alone (seed 002: teams release independently); without
+	// names the whole release moves and per-workload stages are cleared.
+	perWorkload := len(o.Workloads) > 0
+	if perWorkload || (len(stored.Workloads) == 0 && len(state.Workloads) > 0) {
+		state.Workloads = targetsOf(stored, state, current, o.Workloads)
+	}
+	transition, plans, err := transitions(o, state, current, target)
+	if err != nil {
+		return nil, err
+	}
+
+	base := current
+	if transition.Restore {
+		base = lastStable(history, current)
+	}
+	ch := base.Chart
+	if in.Chart != nil {
+		ch = in.Chart
+	}
+	// The chart named again unchanged (charts with dependencies must be named
+	// every time) is no new version.
+	changesVersion := (in.Chart != nil && !sameChart(ch, base.Chart)) || len(o.ValueFiles)+len(o.Values)+len(o.StringValues) > 0
+	if transition.Promote && changesVersion && !o.Force {
+		return nil, fmt.Errorf("stage %s promotes the version the canary runs, so it takes no new chart or values (they would reach production untested): try them at a canary stage first, or pass --force", target)
+	}
+	vals := mergeValues(withoutCanary(base.Config), in.Overrides)
+	if in.Chart == nil {
+		if missing := missingDependencies(ch, vals); len(missing) > 0 {
+			// Helm keeps no subcharts with a release: rendering the stored chart would
+			// drop them, and Helm would delete their objects.
+			return nil, fmt.Errorf("release %q's chart depends on %s, and Helm does not store a chart's dependencies with a release: name the chart (helm canary stage %s %s CHART ...)",
+				o.Release, strings.Join(missing, ", "), target, o.Release)
+		}
+	}
+	if o.CanaryReplicas != nil {
+		state.CanaryReplicas = o.CanaryReplicas
+	}
+
+	m, err := planMode(o, in.Overrides, transition, current, ch, vals)
+	if err != nil {
+		return nil, err
+	}
+
+	// Production is pinned to what runs now, so a new version reaches only the
+	// canary; a rollback pins it to the last stable revision's.
+	production := []byte(current.Manifest)
+	if transition.Restore {
+		production = []byte(base.Manifest)
+	}
+	for _, name := range sortedKeys(plans) {
+		if plans[name].Restore {
+			// This workload alone goes back: pin its production to the pod
+			// template of its own last stable revision.
+			if production, err = pinToLastStable(history, name, production); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	p := &stagePlan{Release: o.Release, Target: target, Last: last, Current: current, Base: base, Chart: ch, Mode: m, Production: production}
+	for i, step := range transition.Steps {
+		st := state.copy()
+		if perWorkload {
+			for name, wp := range plans {
+				st.setWorkload(name, wp.Steps[min(i, len(wp.Steps)-1)])
+			}
+		} else {
+			st.setRelease(step)
+		}
+		stepVals, err := st.into(vals)
+		if err != nil {
+			return nil, err
+		}
+		if stepVals, err = m.values(stepVals, step); err != nil {
+			return nil, err
+		}
+		p.Steps = append(p.Steps, plannedStep{Step: step, State: st, Values: stepVals})
+	}
+	return p, nil
+}
+
+// transitions checks the move of the release, or of each named workload, and
+// spells it out: the release-wide plan has as many steps as the longest.
+func transitions(o StageOptions, state canaryState, current *helmrelease.Release, target stages.Stage) (stages.Plan, map[string]stages.Plan, error) {
+	plans := map[string]stages.Plan{}
+	if len(o.Workloads) == 0 {
+		from, err := state.release()
+		if err != nil {
+			return stages.Plan{}, nil, err
+		}
+		if _, staged := current.Config[ValuesKey]; !staged {
+			// Staged in pipeline mode, or never: the manifest says where it stands.
+			if inferred, ok := inferredState(current.Manifest, trackLabel(state.Config)); ok {
+				from = inferred
+			}
+		}
+		plan, err := stages.PlanTransition(from, target, o.Force)
+		if err != nil {
+			return stages.Plan{}, nil, fmt.Errorf("release %q: %w", o.Release, err)
+		}
+		return plan, plans, nil
+	}
+	var plan stages.Plan
+	for _, name := range o.Workloads {
+		from, err := state.workload(name)
+		if err != nil {
+			return stages.Plan{}, nil, err
+		}
+		p, err := stages.PlanTransition(from, target, o.Force)
+		if err != nil {
+			return stages.Plan{}, nil, fmt.Errorf("release %q, workload %s: %w", o.Release, name, err)
+		}
+		plans[name] = p
+		if len(p.Steps) > len(plan.Steps) {
+			plan.Steps = p.Steps
+		}
+		plan.Promote = plan.Promote || p.Promote
+	}
+	return plan, plans, nil
+}
+
+// planMode picks the mode and, in library mode, refuses a new production image
+// before swap and pins production's image to what runs now.
+func planMode(o StageOptions, overrides map[string]any, plan stages.Plan, current *helmrelease.Release, ch *chart.Chart, vals map[string]any) (mode, error) {
+	if !usesLibrary(ch, vals) {
+		return postRenderMode{}, nil
+	}
+	if dig(overrides, "image") != nil && dig(overrides, canaryKey, "image") == nil {
+		// A new top-level image is version N: the canary's own image, written by an
+		// earlier stage, gives way to it.
+		if cd, ok := vals[canaryKey].(map[string]any); ok {
+			delete(cd, "image")
+		}
+	}
+	if dig(overrides, productionKey, "image") != nil && !plan.Promote && !plan.Restore && !o.Force {
+		return nil, fmt.Errorf("release %q renders its canary with %s: a new version goes to %s.image, and production's image changes only at swap (or pass --force)", o.Release, libraryChart, canaryKey)
+	}
+	var pinned map[string]any
+	if !plan.Restore && !(o.Force && dig(overrides, productionKey, "image") != nil) {
+		pinned = libraryPinned(current.Chart, current.Config)
+	}
+	return modeFor(ch, vals, o.CanaryReplicas, pinned), nil
+}
+
+// copy is a state whose workload map can be changed without changing s's.
+func (s canaryState) copy() canaryState {
+	out := s
+	if s.Workloads != nil {
+		out.Workloads = maps.Clone(s.Workloads)
+	}
+	return out
+}
+
+// deployedOf is the revision that is live: the deployed one, or the newest if none
+// is marked deployed (a failed first install).
+func deployedOf(store *storage.Storage, name string) (*helmrelease.Release, error) {
+	rel, err := store.Deployed(name)
+	if err == nil {
+		return rel, nil
+	}
+	if errors.Is(err, driver.ErrNoDeployedReleases) || errors.Is(err, driver.ErrReleaseNotFound) {
+		return store.Last(name)
+	}
+	return nil, err
+}
+
+// lastStable is the newest revision that was at stable or final: what a rollback
+// restores. Without one (a release that never was), the current revision.
+func lastStable(history []*helmrelease.Release, current *helmrelease.Release) *helmrelease.Release {
+	rel := newestRevision(history, func(rel *helmrelease.Release, cfg renderer.Config) bool {
+		return isStable(rel, cfg)
+	})
+	if rel == nil {
+		return current
+	}
+	return rel
+}
+
+// isStable reports whether a revision was at stable, or at final after its drain.
+func isStable(rel *helmrelease.Release, cfg renderer.Config) bool {
+	if _, staged := rel.Config[ValuesKey]; !staged {
+		st, ok := inferredState(rel.Manifest, trackLabel(cfg))
+		return ok && st.Stage == stages.Stable
+	}
+	return (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining
+}
+
+// newestRevision walks a release's live-able revisions (deployed or superseded),
+// newest first, and returns the first one for which want holds, or nil.
+func newestRevision(history []*helmrelease.Release, want func(*helmrelease.Release, renderer.Config) bool) *helmrelease.Release {
+	sorted := append([]*helmrelease.Release(nil), history...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Version > sorted[j].Version })
+	for _, rel := range sorted {
+		if rel.Info.Status != helmrelease.StatusDeployed && rel.Info.Status != helmrelease.StatusSuperseded {
+			continue
+		}
+		cfg, err := canaryConfig(rel.Config)
+		if err != nil {
+			continue
+		}
+		if want(rel, cfg) {
+			return rel
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,315 @@
+package release
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart"
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// The stage plan on Helm's in-memory release storage: every row of the stage
+// table and every refusal, without a cluster.
+
+func plainChart() *chart.Chart {
+	return &chart.Chart{
+		Metadata: &chart.Metadata{Name: "productpage", APIVersion: "v2", Version: "0.1.0"},
+		Values:   map[string]any{"image": map[string]any{"repository": "pp", "tag": "83"}, "replicaCount": 2},
+	}
+}
+
+// history stores revisions 1..n of release pp: each entry is the stage of its
+// canary block and the image tag of its values; the newest is deployed.
+type rev struct {
+	stage    string
+	draining bool
+	tag      string
+	status   helmrelease.Status
+}
+
+func memoryStore(t *testing.T, ch *chart.Chart, revs ...rev) *storage.Storage {
+	t.Helper()
+	store := storage.Init(driver.NewMemory())
+	for i, r := range revs {
+		status := r.status
+		if status == "" {
+			status = helmrelease.StatusSuperseded
+			if i == len(revs)-1 {
+				status = helmrelease.StatusDeployed
+			}
+		}
+		cfg := map[string]any{"image": map[string]any{"tag": r.tag}}
+		if r.stage != "" {
+			block := map[string]any{"stage": r.stage}
+			if r.draining {
+				block["draining"] = true
+			}
+			cfg[ValuesKey] = block
+		}
+		rel := &helmrelease.Release{Name: "pp", Namespace: "default", Version: i + 1, Chart: ch, Config: cfg,
+			Manifest: fmt.Sprintf("# revision %d\n", i+1), Info: &helmrelease.Info{Status: status}}
+		if err := store.Create(rel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store
+}
+
+func stageOpts(stage string, set ...string) StageOptions {
+	return StageOptions{Stage: stage, Release: "pp", Values: set}
+}
+
+func overrides(t *testing.T, set ...string) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for _, kv := range set {
+		k, v, _ := strings.Cut(kv, "=")
+		m := out
+		parts := strings.Split(k, ".")
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	return out
+}
+
+func mustPlan(t *testing.T, store *storage.Storage, o StageOptions) *stagePlan {
+	t.Helper()
+	p, err := planStage(store, planInput{Options: o, Overrides: overrides(t, o.Values...)})
+	if err != nil {
+		t.Fatalf("plan of stage %s: %v", o.Stage, err)
+	}
+	return p
+}
+
+type wantStep struct {
+	stage    string
+	draining bool
+}
+
+func checkSteps(t *testing.T, p *stagePlan, want ...wantStep) {
+	t.Helper()
+	if len(p.Steps) != len(want) {
+		t.Fatalf("plan has %d steps, want %d: %+v", len(p.Steps), len(want), p.Steps)
+	}
+	for i, w := range want {
+		s := p.Steps[i]
+		if s.Stage.String() != w.stage || s.Draining != w.draining {
+			t.Errorf("step %d: stage %s draining %v, want %s draining %v", i+1, s.Stage, s.Draining, w.stage, w.draining)
+		}
+		// The canary block each upgrade stores is the step's own.
+		if got := dig(s.Values, ValuesKey, "stage"); got != w.stage {
+			t.Errorf("step %d: values %s.stage = %v, want %s", i+1, ValuesKey, got, w.stage)
+		}
+		if got, _ := dig(s.Values, ValuesKey, "draining").(bool); got != w.draining {
+			t.Errorf("step %d: values %s.draining = %v, want %v", i+1, ValuesKey, got, w.draining)
+		}
+		ropts, err := options(s.State.Config, nil)
+		if err != nil {
+			t.Fatalf("step %d: renderer options: %v", i+1, err)
+		}
+		if ropts.Stage.String() != w.stage || ropts.Draining != w.draining {
+			t.Errorf("step %d: renders stage %s draining %v, want %s draining %v", i+1, ropts.Stage, ropts.Draining, w.stage, w.draining)
+		}
+	}
+}
+
+// Every row of the stage table, from the stage seed 001 walks it from.
+func TestPlanStageTable(t *testing.T) {
+	ch := plainChart()
+	stable := rev{stage: "stable", tag: "83"}
+	tests := []struct {
+		name    string
+		history []rev
+		stage   string
+		set     []string
+		steps   []wantStep
+		tag     string // image.tag the upgrades carry
+		base    int    // revision the values come from
+		pinned  int    // revision whose manifest pins production
+	}{
+		{"stable to 10 with a new version", []rev{stable}, "10", []string{"image.tag=84"}, []wantStep{{"10", false}}, "84", 1, 1},
+		{"10 to 90", []rev{stable, {stage: "10", tag: "84"}}, "90", nil, []wantStep{{"90", false}}, "84", 2, 2},
+		{"90 to 100", []rev{stable, {stage: "10", tag: "84"}, {stage: "90", tag: "84"}}, "100", nil, []wantStep{{"100", false}}, "84", 3, 3},
+		{"100 to swap", []rev{stable, {stage: "100", tag: "84"}}, "swap", nil, []wantStep{{"swap", false}}, "84", 2, 2},
+		{"swap to final drains first", []rev{stable, {stage: "100", tag: "84"}, {stage: "swap", tag: "84"}}, "final", nil, []wantStep{{"final", true}, {"final", false}}, "84", 3, 3},
+		{"final again after its drain", []rev{stable, {stage: "final", draining: true, tag: "84"}}, "final", nil, []wantStep{{"final", true}, {"final", false}}, "84", 2, 2},
+		{"final once done is one step", []rev{stable, {stage: "final", tag: "84"}}, "final", nil, []wantStep{{"final", false}}, "84", 2, 2},
+		{"stable to preview", []rev{stable}, "preview", []string{"image.tag=84"}, []wantStep{{"preview", false}}, "84", 1, 1},
+		{"stable from 90 restores the stable revision", []rev{stable, {stage: "10", tag: "84"}, {stage: "90", tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "83", 1, 1},
+		{"stable from swap restores production too", []rev{stable, {stage: "100", tag: "84"}, {stage: "swap", tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "83", 1, 1},
+		{"stable after final restores final", []rev{stable, {stage: "final", tag: "84"}, {stage: "10", tag: "85"}}, "stable", nil, []wantStep{{"stable", false}}, "84", 2, 2},
+		{"stable skips final's drain", []rev{stable, {stage: "final", draining: true, tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "83", 1, 1},
+		{"stable of a release that never was stable", []rev{{stage: "10", tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "84", 1, 1},
+		{"failed newest revision: planned from the deployed one", []rev{stable, {stage: "10", tag: "84", status: helmrelease.StatusDeployed}, {stage: "90", tag: "84", status: helmrelease.StatusFailed}}, "90", nil, []wantStep{{"90", false}}, "84", 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memoryStore(t, ch, tt.history...)
+			p := mustPlan(t, store, stageOpts(tt.stage, tt.set...))
+			checkSteps(t, p, tt.steps...)
+			for i, s := range p.Steps {
+				if got := dig(s.Values, "image", "tag"); got != tt.tag {
+					t.Errorf("step %d: image.tag %v, want %s", i+1, got, tt.tag)
+				}
+			}
+			if p.Base.Version != tt.base {
+				t.Errorf("values come from revision %d, want %d", p.Base.Version, tt.base)
+			}
+			if want := fmt.Sprintf("# revision %d\n", tt.pinned); string(p.Production) != want {
+				t.Errorf("production pinned to %q, want %q", p.Production, want)
+			}
+			if _, ok := p.Mode.(postRenderMode); !ok {
+				t.Errorf("mode %s, want the post-renderer", p.Mode)
+			}
+		})
+	}
+}
+
+// Any weight 0..100 is one upgrade to that weight, from stable or from another weight.
+func TestPlanEveryWeight(t *testing.T) {
+	for _, from := range []string{"stable", "37"} {
+		store := memoryStore(t, plainChart(), rev{stage: "stable", tag: "83"}, rev{stage: from, tag: "84"})
+		for w := 0; w <= 100; w++ {
+			p := mustPlan(t, store, stageOpts(fmt.Sprint(w)))
+			checkSteps(t, p, wantStep{fmt.Sprint(w), false})
+			if s := p.Steps[0].Stage; s.CanaryWeight()+s.ProductionWeight() != 100 || s.CanaryWeight() != w {
+				t.Errorf("stage %d: weights %d/%d", w, s.ProductionWeight(), s.CanaryWeight())
+			}
+		}
+	}
+}
+
+// Each refusal is an error from the plan, so nothing is ever applied.
+func TestPlanRefusals(t *testing.T) {
+	ch := plainChart()
+	withDep := plainChart()
+	withDep.Metadata.Dependencies = []*chart.Dependency{{Name: "common", Version: "2.x", Repository: "oci://registry-1.docker.io/bitnamicharts"}}
+	stable := rev{stage: "stable", tag: "83"}
+	tests := []struct {
+		name    string
+		chart   *chart.Chart
+		history []rev
+		o       StageOptions
+		want    string
+	}{
+		{"unknown stage", ch, []rev{stable}, stageOpts("halfway"), "unknown stage"},
+		{"weight out of range", ch, []rev{stable}, stageOpts("101"), "between 0 and 100"},
+		{"swap before 100", ch, []rev{stable, {stage: "10", tag: "84"}}, stageOpts("swap"), "run stage 100 first"},
+		{"final from stable", ch, []rev{stable}, stageOpts("final"), "run stage swap first"},
+		{"final from 100", ch, []rev{stable, {stage: "100", tag: "84"}}, stageOpts("final"), "run stage swap first"},
+		{"new values at swap", ch, []rev{stable, {stage: "100", tag: "84"}}, stageOpts("swap", "image.tag=85"), "takes no new chart or values"},
+		{"new values at final", ch, []rev{stable, {stage: "swap", tag: "84"}}, stageOpts("final", "image.tag=85"), "takes no new chart or values"},
+		{"pending revision", ch, []rev{stable, {stage: "10", tag: "84", status: helmrelease.StatusPendingUpgrade}}, stageOpts("90"), "operation in progress"},
+		{"dependencies not stored", withDep, []rev{stable}, stageOpts("10", "image.tag=84"), "name the chart"},
+		{"a chart value named canary", ch, []rev{{tag: "83"}}, stageOpts("10"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memoryStore(t, tt.chart, tt.history...)
+			if tt.want == "" {
+				// A release whose values were never staged plans from stable.
+				mustPlan(t, store, tt.o)
+				return
+			}
+			_, err := planStage(store, planInput{Options: tt.o, Overrides: overrides(t, tt.o.Values...)})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			// --force lets the unsafe transitions through, not the broken ones.
+			if strings.Contains(tt.want, "first") || strings.Contains(tt.want, "no new chart") {
+				o := tt.o
+				o.Force = true
+				if _, err := planStage(store, planInput{Options: o, Overrides: overrides(t, o.Values...)}); err != nil {
+					t.Errorf("with --force: %v", err)
+				}
+			}
+		})
+	}
+	// A release that does not exist.
+	_, err := planStage(memoryStore(t, ch), planInput{Options: stageOpts("10")})
+	if err == nil || !strings.Contains(err.Error(), ErrNotFound.Error()) {
+		t.Errorf("missing release: %v", err)
+	}
+	// A canary block helm-canary cannot read.
+	store := storage.Init(driver.NewMemory())
+	_ = store.Create(&helmrelease.Release{Name: "pp", Version: 1, Chart: ch, Info: &helmrelease.Info{Status: helmrelease.StatusDeployed},
+		Config: map[string]any{ValuesKey: map[string]any{"enabled": true}}})
+	if _, err := planStage(store, planInput{Options: stageOpts("10")}); err == nil || !strings.Contains(err.Error(), "another chart value") {
+		t.Errorf("foreign canary: block: %v", err)
+	}
+}
+
+// Library mode: the stage goes into seed 001's values, production's image pinned.
+func TestPlanLibraryMode(t *testing.T) {
+	ch := libraryTestChart()
+	store := storage.Init(driver.NewMemory())
+	on := map[string]any{"canaryLib": map[string]any{"enabled": true}, ValuesKey: map[string]any{"stage": "stable"},
+		"productionDeployment": map[string]any{"image": map[string]any{"tag": "83"}}}
+	_ = store.Create(&helmrelease.Release{Name: "pp", Version: 1, Chart: ch, Config: on, Info: &helmrelease.Info{Status: helmrelease.StatusDeployed}})
+	o := stageOpts("10", "canaryDeployment.image.tag=84")
+	p := mustPlan(t, store, o)
+	if _, ok := p.Mode.(libraryChartMode); !ok {
+		t.Fatalf("mode %s, want library", p.Mode)
+	}
+	checkSteps(t, p, wantStep{"10", false})
+	v := p.Steps[0].Values
+	if got := dig(v, "productionDeployment", "image", "tag"); got != "83" {
+		t.Errorf("production image tag %v, want 83 (pinned)", got)
+	}
+	if got := dig(v, "canaryDeployment", "image", "tag"); got != "84" {
+		t.Errorf("canary image tag %v, want 84", got)
+	}
+	if p, c := dig(v, "productionDeployment", "weight"), dig(v, "canaryDeployment", "weight"); p != 90 || c != 10 {
+		t.Errorf("weights %v/%v, want 90/10", p, c)
+	}
+	// A new production image before swap is refused.
+	o = stageOpts("10", "productionDeployment.image.tag=85")
+	if _, err := planStage(store, planInput{Options: o, Overrides: overrides(t, o.Values...)}); err == nil || !strings.Contains(err.Error(), "changes only at swap") {
+		t.Errorf("production image at 10: %v", err)
+	}
+}
+
+// --workload moves one workload; the release and the others stay.
+func TestPlanOneWorkload(t *testing.T) {
+	manifest, err := os.ReadFile("../test/golden/bookinfo-reviews-10/expected.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storage.Init(driver.NewMemory())
+	_ = store.Create(&helmrelease.Release{Name: "pp", Version: 1, Chart: plainChart(), Manifest: string(manifest),
+		Config: map[string]any{ValuesKey: map[string]any{"stage": "stable", "workloads": map[string]any{"reviews-v2": map[string]any{}, "ratings": map[string]any{"stage": "10"}}}},
+		Info:   &helmrelease.Info{Status: helmrelease.StatusDeployed}})
+	o := stageOpts("90")
+	o.Workloads = []string{"reviews-v2"}
+	p := mustPlan(t, store, o)
+	if len(p.Steps) != 1 {
+		t.Fatalf("steps %+v", p.Steps)
+	}
+	st := p.Steps[0].State
+	if st.Stage != "stable" || st.Workloads["reviews-v2"].Stage != "90" || st.Workloads["ratings"].Stage != "10" {
+		t.Errorf("state %+v: want release stable, reviews-v2 at 90, ratings still at 10", st.Config)
+	}
+	// The plan's states are copies: planning again starts from the stored state.
+	again := mustPlan(t, store, o)
+	if again.Steps[0].State.Workloads["reviews-v2"].Stage != "90" {
+		t.Errorf("second plan: %+v", again.Steps[0].State.Config)
+	}
+	if p.Steps[0].State.Workloads["ratings"].Stage != "10" {
+		t.Error("planning changed another plan's state")
+	}
+	o.Stage = "final"
+	if _, err := planStage(store, planInput{Options: o}); err == nil || !strings.Contains(err.Error(), "workload reviews-v2") {
+		t.Errorf("final for a workload at stable: %v", err)
+	}
+}
