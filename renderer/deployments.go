@@ -65,6 +65,9 @@ func (r *release) splitDeployments() error {
 		if meta.hook {
 			continue // hooks run once per release event; they are never canaried
 		}
+		if err := r.checkSelector(meta.name, n); err != nil {
+			return err
+		}
 		r.deployments = append(r.deployments, dep)
 		if r.explicit != nil && !r.explicit[meta.name] {
 			continue
@@ -179,6 +182,44 @@ func (r *release) priorCanaries() (map[string]*document, error) {
 		r.priorOf[c] = base
 	}
 	return priors, nil
+}
+
+// checkSelector refuses a chart version that changes a Deployment's spec.selector
+// from the production manifest's: Kubernetes rejects the change ("field is
+// immutable") for the Deployment and its canary, halfway through the upgrade.
+func (r *release) checkSelector(name string, n *yaml.RNode) error {
+	was, ok := r.pinnedSelectors[name]
+	if !ok {
+		return nil
+	}
+	now := lookup(n.YNode(), "spec", "selector")
+	if equalNode(was, now) {
+		return nil
+	}
+	return fmt.Errorf("Deployment %s: this chart version changes spec.selector from %s (the production manifest) to %s, and a Deployment's selector is immutable: Kubernetes would refuse the upgrade for %s and %s%s (\"field is immutable\"). Keep the selector labels as they were (the chart's selectorLabels or matchLabels values), or delete the Deployments first with kubectl delete deployment %s %s%s --cascade=orphan so that the upgrade creates them anew",
+		name, flowString(was), flowString(now), name, name, CanarySuffix, name, name, CanarySuffix)
+}
+
+// flowString writes a small YAML node on one line, for messages.
+func flowString(n *yaml.Node) string {
+	if n == nil {
+		return "none"
+	}
+	c := yaml.CopyYNode(n)
+	var flow func(*yaml.Node)
+	flow = func(n *yaml.Node) {
+		n.Style = yaml.FlowStyle
+		n.HeadComment, n.LineComment, n.FootComment = "", "", ""
+		for _, x := range n.Content {
+			flow(x)
+		}
+	}
+	flow(c)
+	out, err := yaml.NewRNode(c).String()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(out)
 }
 
 // checkTrackLabel refuses a track label key the chart already uses on a Deployment

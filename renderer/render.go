@@ -93,8 +93,10 @@ type release struct {
 	docs     []*document
 	explicit map[string]bool // --workload names; nil selects by Service
 
-	// pinned maps Deployment names to their pod templates in the production manifest.
-	pinned map[string]*yaml.RNode
+	// pinned maps Deployment names to their pod templates in the production manifest,
+	// pinnedSelectors to their spec.selector there.
+	pinned          map[string]*yaml.RNode
+	pinnedSelectors map[string]*yaml.Node
 
 	deploymentDocs []*document
 	serviceDocs    []*document
@@ -195,6 +197,15 @@ func (r *release) pinProduction() error {
 		}
 		if tmpl := lookup(n.YNode(), "spec", "template"); tmpl != nil {
 			r.pinned[n.GetName()] = yaml.NewRNode(tmpl)
+		}
+		if metaOf(n).hook {
+			continue // Helm deletes and creates hooks: their selector may change
+		}
+		if sel := lookup(n.YNode(), "spec", "selector"); sel != nil {
+			if r.pinnedSelectors == nil {
+				r.pinnedSelectors = map[string]*yaml.Node{}
+			}
+			r.pinnedSelectors[n.GetName()] = sel
 		}
 	}
 	return nil

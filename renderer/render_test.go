@@ -492,6 +492,8 @@ func TestServiceMustSelectBothSides(t *testing.T) {
 	pinned := productionManifest(t)
 	moved := strings.ReplaceAll(appAt("2.0"), "app: cart", "app: cart2")
 	moved = strings.Replace(moved, "    app: cart2\n  ports", "    app: cart\n  ports", 1) // Service keeps app: cart
+	// and so does the immutable selector (a change there is refused on its own).
+	moved = strings.Replace(moved, "matchLabels:\n      app: cart2", "matchLabels:\n      app: cart", 1)
 	err := renderErr(t, moved, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(pinned), Workloads: []string{"cart"}})
 	if !strings.Contains(err.Error(), "Service cart-api") || !strings.Contains(err.Error(), "canary pods") {
 		t.Errorf("error %q should say the Service misses the canary pods", err)

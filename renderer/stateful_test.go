@@ -96,3 +96,24 @@ func TestStatefulDeployments(t *testing.T) {
 		}
 	})
 }
+
+// A chart version that changes a Deployment's selector fails at apply time with
+// "field is immutable"; with the production manifest at hand, say so up front.
+func TestSelectorChange(t *testing.T) {
+	production := productionManifest(t)
+	changed := strings.ReplaceAll(appAt("2.0"), "app: cart", "app.kubernetes.io/name: cart")
+	for _, opts := range []Options{
+		{Stage: mustStage(t, "10"), ProductionManifest: []byte(production)},
+		{Stage: mustStage(t, "stable"), ProductionManifest: []byte(production), Workloads: []string{"cart"}},
+	} {
+		err := renderErr(t, changed, opts)
+		for _, want := range []string{"Deployment cart", "{matchLabels: {app: cart}}", "{matchLabels: {app.kubernetes.io/name: cart}}", "immutable", "--cascade=orphan"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+	}
+	// The same selector in another layout is no change.
+	flow := strings.Replace(appAt("2.0"), "  selector:\n    matchLabels:\n      app: cart\n", "  selector: {matchLabels: {app: \"cart\"}}\n", 1)
+	render(t, flow, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(production)})
+}
