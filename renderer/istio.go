@@ -222,7 +222,7 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 	if weighted > 0 {
 		var err error
 		if http.Content, err = r.withExtras(http.Content, indexes, rt.w, host, port); err != nil {
-			return 0, err
+			return 0, fmt.Errorf("VirtualService %s: %w", doc.node.GetName(), err)
 		}
 	}
 	return weighted, nil

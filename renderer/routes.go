@@ -95,9 +95,11 @@ func (r *release) withExtras(routes []*yaml.Node, weighted map[int]bool, w *work
 			for _, e := range extras {
 				n, err := r.extraRouteNode(route, e, host, port)
 				if err != nil {
-					return nil, err
+					return nil, fmt.Errorf("workload %s: %w", w.name, err)
 				}
-				out = append(out, n)
+				if n != nil {
+					out = append(out, n)
+				}
 			}
 		}
 		out = append(out, route)
@@ -117,7 +119,10 @@ func (r *release) extraRouteNode(weighted *yaml.Node, e extraRoute, host string,
 	deleteField(n, "mirrorPercentage")
 	matches, err := mergeMatches(field(n, "match"), e.matches)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("route %s: %w", name, err)
+	}
+	if len(matches.Content) == 0 {
+		return nil, nil // no request matches both the route and the extra: no route
 	}
 	setField(n, "match", matches)
 	dest, err := toNode(&networking.HTTPRouteDestination{Destination: &networking.Destination{Host: host, Subset: e.subset}})
@@ -138,46 +143,6 @@ func (r *release) extraRouteNode(weighted *yaml.Node, e extraRoute, host string,
 	// Keep the key order readable: name and match first.
 	reorder(n, "name", "match", "route")
 	return n, nil
-}
-
-// mergeMatches ANDs a route's own match list with extra conditions: every pair of
-// (own, extra) becomes one match request, the extra's headers added to the own
-// ones and its other fields used where the own request has none.
-func mergeMatches(own *yaml.Node, extra []*networking.HTTPMatchRequest) (*yaml.Node, error) {
-	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq}
-	var owns []*yaml.Node
-	if own != nil && len(own.Content) > 0 {
-		owns = own.Content
-	} else {
-		owns = []*yaml.Node{nil}
-	}
-	for _, o := range owns {
-		for _, e := range extra {
-			en, err := toNode(e)
-			if err != nil {
-				return nil, err
-			}
-			if o == nil {
-				seq.Content = append(seq.Content, en.YNode())
-				continue
-			}
-			m := yaml.CopyYNode(o)
-			for i := 0; i+1 < len(en.YNode().Content); i += 2 {
-				key, val := en.YNode().Content[i].Value, en.YNode().Content[i+1]
-				existing := field(m, key)
-				switch {
-				case existing == nil:
-					setField(m, key, val)
-				case key == "headers" || key == "queryParams" || key == "withoutHeaders":
-					for j := 0; j+1 < len(val.Content); j += 2 {
-						setField(existing, val.Content[j].Value, val.Content[j+1])
-					}
-				}
-			}
-			seq.Content = append(seq.Content, m)
-		}
-	}
-	return seq, nil
 }
 
 // decorateWeighted adds the sticky cookie to the canary destination's responses and

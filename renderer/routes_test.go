@@ -104,6 +104,85 @@ spec:
 	wantField(t, vs, "spec.http[0].route[0].destination.subset", "canary")
 }
 
+// A workload's match and the chart route's own match on the same field hold
+// together: the issue's example route {uri prefix /api, x-env exact prod} with the
+// match {uri exact /api/beta, x-env exact beta} is a route no request takes, not
+// one that sends x-env: beta to the canary at 100%.
+func TestMatchIntersectsTheRoutesOwn(t *testing.T) {
+	chartVS := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart-api}
+spec:
+  hosts: [cart-api]
+  http:
+  - name: api
+    match:
+    - uri: {prefix: /api}
+      headers: {x-env: {exact: prod}}
+    route:
+    - destination: {host: cart-api}
+`
+	render := func(match string) (string, error) {
+		c, err := ParseConfig([]byte("stage: \"10\"\nworkloads:\n  cart:\n    match:\n    - " + match + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o Options
+		if err := c.Apply(&o); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Render([]byte(appAt("2.0")+chartVS), o)
+		return string(res.Manifest), err
+	}
+	for _, tt := range []struct {
+		match string
+		// want is the extra route's match (JSON of the first one), "" for no extra
+		// route at all; or the error it must give.
+		want, err string
+	}{
+		{match: `{uri: {exact: /api/beta}, headers: {x-env: {exact: beta}}}`, want: ""},
+		{match: `{uri: {exact: /api/beta}, headers: {x-env: {exact: prod}}}`, want: `{"headers":{"x-env":{"exact":"prod"}},"uri":{"exact":"/api/beta"}}`},
+		{match: `{uri: {prefix: /api/v2}}`, want: `{"headers":{"x-env":{"exact":"prod"}},"uri":{"prefix":"/api/v2"}}`},
+		{match: `{uri: {prefix: /ap}}`, want: `{"headers":{"x-env":{"exact":"prod"}},"uri":{"prefix":"/api"}}`},
+		{match: `{uri: {prefix: /web}}`, want: ""},
+		{match: `{uri: {exact: /api/v1}, headers: {X-Env: {regex: "pr.d"}}}`, want: `{"headers":{"x-env":{"exact":"prod"}},"uri":{"exact":"/api/v1"}}`},
+		{match: `{headers: {x-env: {}, end-user: {exact: jason}}}`, want: `{"headers":{"end-user":{"exact":"jason"},"x-env":{"exact":"prod"}},"uri":{"prefix":"/api"}}`},
+		{match: `{method: {exact: POST}, port: 8080}`, want: `{"headers":{"x-env":{"exact":"prod"}},"method":{"exact":"POST"},"port":8080,"uri":{"prefix":"/api"}}`},
+		{match: `{uri: {regex: "/api/v[0-9]+"}}`, err: `uri: prefix "/api" and regex "/api/v[0-9]+" cannot both be required`},
+		{match: `{headers: {x-env: {prefix: pr}}}`, want: `{"headers":{"x-env":{"exact":"prod"}},"uri":{"prefix":"/api"}}`},
+	} {
+		out, err := render(tt.match)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "VirtualService cart-api") || out != "" {
+				t.Errorf("match %s: err %v, want one naming the VirtualService and saying %q, and no output", tt.match, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("match %s: %v", tt.match, err)
+			continue
+		}
+		vs := find(t, out, "VirtualService", "cart-api")
+		names := strings.Join(routeNames(t, vs), ",")
+		if tt.want == "" {
+			if names != "api" {
+				t.Errorf("match %s: routes %s, want only api (no request holds both)", tt.match, names)
+			}
+			continue
+		}
+		if names != "api-match,api" {
+			t.Errorf("match %s: routes %s, want api-match,api", tt.match, names)
+			continue
+		}
+		m, _ := yaml.NewRNode(lookup(vs.YNode(), "spec", "http").Content[0]).Pipe(yaml.Lookup("match"))
+		got, _ := yaml.NewRNode(m.YNode().Content[0]).MarshalJSON()
+		if string(got) != tt.want || len(m.YNode().Content) != 1 {
+			t.Errorf("match %s: extra route matches %s (%d), want %s", tt.match, got, len(m.YNode().Content), tt.want)
+		}
+	}
+}
+
 func TestStickyMirrorGateway(t *testing.T) {
 	cfg := "stage: \"10\"\nworkloads:\n  cart:\n    sticky: {cookie: cv, maxAge: 60}\n    mirror: {percent: 5}\n    gateway: {name: shop-gw, hosts: [shop.example.com], create: true}\n"
 	out := renderConfig(t, appAt("2.0"), cfg)
