@@ -3,6 +3,7 @@ package libchart
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -231,7 +232,9 @@ func TestLibraryRoutingDetails(t *testing.T) {
 
 // TestLibraryRoutingWithChartRoute: a chart whose own route has a name, matches,
 // a timeout, retries and a mirror of its own, and a pod with a sidecar. The renderer
-// copies that route into each extra route (matches ANDed pair by pair, its mirror
+// copies that route into each extra route (matches intersected pair by pair: the
+// match's /web/beta narrows the route's /web prefix, and its x-a: 2 cannot meet the
+// route's x-a: 1, so that pair is left out; its mirror
 // dropped there and replaced on the weighted route) and takes every container's
 // image into the sticky cookie; canary-lib, given the same route as httpRoute,
 // renders the same. The chart is built in a temporary directory around
@@ -243,7 +246,7 @@ func TestLibraryRoutingWithChartRoute(t *testing.T) {
   workloads:
     web:
       match:
-      - uri: {exact: /beta}
+      - uri: {exact: /web/beta}
         headers: {end-user: {exact: jason}, x-a: {exact: "2"}}
       sticky: {cookie: web-canary, maxAge: 60}
       userPercent: {header: x-user-id}
@@ -292,6 +295,62 @@ func TestLibraryRoutingWithChartRoute(t *testing.T) {
 				compareSets(t, "the chart's own route at "+s.stage, want, lib,
 					"helm template | helm-canary render --config", "library mode ("+tl.name+")")
 			}
+		})
+	}
+}
+
+// TestLibraryMatchIntersection: a workload's match and the chart route's own (webChart:
+// uri prefix /web, or header x-a: 1) on the same fields. canary-lib intersects them
+// as the renderer does: narrowed, added, a pair no request satisfies left out, the
+// extra route dropped when no pair is left, and the same refusal where Istio cannot
+// say both.
+func TestLibraryMatchIntersection(t *testing.T) {
+	chart := webChart(t)
+	renderTool := tools(t)[0]
+	for _, c := range []struct {
+		match  string
+		routes []string // the library's http route names, the weighted route last
+		err    string
+	}{
+		{match: `{uri: {exact: /web/beta}, headers: {x-a: {exact: "1"}}}`, routes: []string{"web-match", "web"}},
+		{match: `{uri: {prefix: /web/v2}, headers: {X-A: {regex: "[0-9]"}}}`, routes: []string{"web-match", "web"}},
+		{match: `{uri: {exact: /api}, headers: {x-a: {exact: "2"}}}`, routes: []string{"web"}},
+		{match: `{headers: {x-a: {}}, method: {exact: POST}, port: 8080}`, routes: []string{"web-match", "web"}},
+		{match: `{uri: {regex: "/web/v[0-9]+"}}`, err: `uri: prefix "/web" and regex "/web/v[0-9]+" cannot both be required in one Istio match`},
+	} {
+		t.Run(c.match, func(t *testing.T) {
+			settings := filepath.Join(t.TempDir(), "canary.yaml")
+			if err := os.WriteFile(settings, []byte("canary:\n  workloads:\n    web:\n      match:\n      - "+c.match+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sets := []string{"library=true,sides.production.image.repository=web,sides.production.image.tag=1,sides.production.replicaCount=2," +
+				"sides.canary.image.tag=2,sides.canary.replicaCount=2,sides.canary.weight=10"}
+			if c.err != "" {
+				_, err := renderTool.template(t, chart, renderArgs{valueFiles: []string{settings}, sets: sets})
+				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "httpRoute web") {
+					t.Errorf("library mode: err %v, want one naming httpRoute web and saying %q", err, c.err)
+				}
+				in := renderTool.mustTemplate(t, chart, renderArgs{valueFiles: []string{settings}, sets: []string{"tag=2"}})
+				cmd := exec.Command(canaryBinary, "render", "--config", settings, "--stage", "10")
+				cmd.Stdin = strings.NewReader(in)
+				out, err := cmd.CombinedOutput()
+				if err == nil || !strings.Contains(string(out), c.err) {
+					t.Errorf("helm-canary render: %v, want it to say %q:\n%s", err, c.err, out)
+				}
+				return
+			}
+			p1 := renderTool.mustTemplate(t, chart, renderArgs{valueFiles: []string{settings}, sets: []string{"tag=1"}})
+			p2 := renderTool.mustTemplate(t, chart, renderArgs{valueFiles: []string{settings}, sets: []string{"tag=2"}})
+			want := parseObjects(t, render(t, p2, render(t, p1, "", "--config", settings, "--stage", "stable"), "--config", settings, "--stage", "10"))
+			lib := parseObjects(t, renderTool.mustTemplate(t, chart, renderArgs{valueFiles: []string{settings}, sets: sets}))
+			var names []string
+			for _, r := range lib["VirtualService/web"]["spec"].(map[string]any)["http"].([]any) {
+				names = append(names, fmt.Sprint(r.(map[string]any)["name"]))
+			}
+			if !reflect.DeepEqual(names, c.routes) {
+				t.Errorf("library mode: http route names %q, want %q", names, c.routes)
+			}
+			compareSets(t, "match "+c.match, want, lib, "helm template | helm-canary render --config", "library mode")
 		})
 	}
 }

@@ -114,7 +114,9 @@ subset.
 {{- range $extras -}}
 {{- $route := deepCopy $weighted -}}
 {{- $_ := set $route "name" (printf "%s-%s" ($weighted.name | default "helm-canary") .suffix) -}}
-{{- $_ := set $route "match" (include "canary-lib.mergeMatches" (list $weighted.match .matches) | fromYamlArray) -}}
+{{- $matches := include "canary-lib.mergeMatches" (list $weighted.match .matches (printf "(%s): httpRoute %s" $in.name ($weighted.name | default "helm-canary"))) | fromYamlArray -}}
+{{- if $matches -}}
+{{- $_ := set $route "match" $matches -}}
 {{- $destination := dict "destination" (include "canary-lib.destination" (list $in .subset) | fromYaml) -}}
 {{- with .setCookie -}}
 {{- $_ := set $destination "headers" (dict "response" (dict "add" (dict "Set-Cookie" .))) -}}
@@ -122,37 +124,201 @@ subset.
 {{- $_ := set $route "route" (list $destination) -}}
 {{- $routes = append $routes $route -}}
 {{- end -}}
+{{- end -}}
 {{- toYaml $routes -}}
 {{- end -}}
 
 {{/*
-canary-lib.mergeMatches: (list own extra) -> a YAML list: every (own, extra) pair of
-match requests as one, the extra's headers, queryParams and withoutHeaders added to
-the own ones (the extra's entry wins for the same name) and its other fields used
-where the own request has none. No own matches: the extra ones.
+canary-lib.mergeMatches: (list own extra [where]) -> a YAML list: every (own, extra)
+pair of match requests as the one request that holds exactly when both hold, as
+the renderer computes it (canary-lib.intersectMatch). A pair no request satisfies is
+left out, so the list can come out empty; no own matches: the extra ones. where
+names the settings in error messages.
 */}}
 {{- define "canary-lib.mergeMatches" -}}
-{{- $own := index . 0 | default (list dict) -}}
+{{- $own := index . 0 -}}
 {{- $extra := index . 1 -}}
+{{- $where := "" -}}
+{{- if gt (len .) 2 }}{{ $where = index . 2 }}{{ end -}}
 {{- $out := list -}}
-{{- range $o := $own -}}
-{{- range $e := $extra -}}
-{{- $m := deepCopy $o -}}
-{{- range $k, $v := $e -}}
-{{- if not (hasKey $m $k) -}}
-{{- $_ := set $m $k $v -}}
-{{- else if has $k (list "headers" "queryParams" "withoutHeaders") -}}
-{{- $merged := deepCopy (index $m $k) -}}
-{{- range $hk, $hv := $v -}}
-{{- $_ := set $merged $hk $hv -}}
-{{- end -}}
-{{- $_ := set $m $k $merged -}}
+{{- if not $own -}}
+{{- $out = $extra -}}
+{{- else -}}
+{{- range $i, $o := $own -}}
+{{- range $j, $e := $extra -}}
+{{- $r := include "canary-lib.intersectMatch" (list $o $e (printf "%s: its match[%d] and the added match[%d] %s" $where $i $j (toJson $e))) | fromYaml -}}
+{{- if hasKey $r "match" -}}
+{{- $out = append $out $r.match -}}
 {{- end -}}
 {{- end -}}
-{{- $out = append $out $m -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $out -}}
+{{- end -}}
+
+{{/*
+canary-lib.intersectMatch: (list a b where) -> YAML {match: REQUEST} for the Istio
+HTTPMatchRequest that holds exactly when both hold, {} when no request does; fails
+naming where when Istio cannot say both. The renderer's intersectMatch, field by
+field: uri (with ignoreUriCase), scheme, method, authority, headers (names
+case-insensitive), queryParams, withoutHeaders, port, sourceNamespace,
+sourceLabels, gateways; name and statPrefix are a's, else b's.
+*/}}
+{{- define "canary-lib.intersectMatch" -}}
+{{- $a := index . 0 | default dict -}}
+{{- $b := index . 1 | default dict -}}
+{{- $where := index . 2 -}}
+{{- $out := deepCopy $a -}}
+{{- $none := false -}}
+{{- range $k := list "name" "statPrefix" -}}
+{{- if and (not (index $a $k)) (index $b $k) }}{{ $_ := set $out $k (index $b $k) }}{{ end -}}
+{{- end -}}
+{{- if not (hasKey $a "uri") -}}
+{{- if hasKey $b "uri" }}{{ $_ := set $out "uri" $b.uri }}{{ end -}}
+{{- $_ := unset $out "ignoreUriCase" -}}
+{{- if $b.ignoreUriCase }}{{ $_ := set $out "ignoreUriCase" true }}{{ end -}}
+{{- else if hasKey $b "uri" -}}
+{{- if ne (not $a.ignoreUriCase) (not $b.ignoreUriCase) -}}
+{{- fail (printf "canary-lib %s: uri: one match ignores the uri's case and the other does not; Istio has one ignoreUriCase for both" $where) -}}
+{{- end -}}
+{{- $r := include "canary-lib.intersectString" (list $a.uri $b.uri "uri" (not (not $a.ignoreUriCase)) $where) | fromYaml -}}
+{{- if hasKey $r "value" }}{{ $_ := set $out "uri" $r.value }}{{ else }}{{ $none = true }}{{ end -}}
+{{- end -}}
+{{- range $k := list "scheme" "method" "authority" -}}
+{{- $r := include "canary-lib.intersectString" (list (index $a $k) (index $b $k) $k false $where) | fromYaml -}}
+{{- if hasKey $r "value" -}}
+{{- if not (kindIs "invalid" $r.value) }}{{ $_ := set $out $k $r.value }}{{ end -}}
+{{- else -}}
+{{- $none = true -}}
+{{- end -}}
+{{- end -}}
+{{- range $k := list "headers" "queryParams" -}}
+{{- $bm := index $b $k | default dict -}}
+{{- if $bm -}}
+{{- $m := deepCopy (index $a $k | default dict) -}}
+{{- range $name := keys $bm | sortAlpha -}}
+{{- $key := $name -}}
+{{- range $have := keys $m -}}
+{{- if and (eq $k "headers") (eq (lower $have) (lower $name)) }}{{ $key = $have }}{{ end -}}
+{{- end -}}
+{{- $r := include "canary-lib.intersectString" (list (index $m $key) (index $bm $name) (printf "%s %s" $k $name) false $where) | fromYaml -}}
+{{- if hasKey $r "value" }}{{ $_ := set $m $key $r.value }}{{ else }}{{ $none = true }}{{ end -}}
+{{- end -}}
+{{- $_ := set $out $k $m -}}
+{{- end -}}
+{{- end -}}
+{{- $bw := $b.withoutHeaders | default dict -}}
+{{- if $bw -}}
+{{- $m := deepCopy ($a.withoutHeaders | default dict) -}}
+{{- range $name := keys $bw | sortAlpha -}}
+{{- $key := $name -}}
+{{- range $have := keys $m -}}
+{{- if eq (lower $have) (lower $name) }}{{ $key = $have }}{{ end -}}
+{{- end -}}
+{{- $new := index $bw $name -}}
+{{- if not (hasKey $m $key) -}}
+{{- $_ := set $m $key $new -}}
+{{- else if include "canary-lib.covers" (list $new (index $m $key)) -}}
+{{- $_ := set $m $key $new -}}
+{{- else if not (include "canary-lib.covers" (list (index $m $key) $new)) -}}
+{{- fail (printf "canary-lib %s: withoutHeaders %s: %s and %s cannot be excluded with one Istio condition" $where $name (include "canary-lib.describeMatch" (index $m $key)) (include "canary-lib.describeMatch" $new)) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $out "withoutHeaders" $m -}}
+{{- end -}}
+{{- if not $a.port -}}
+{{- if $b.port }}{{ $_ := set $out "port" $b.port }}{{ end -}}
+{{- else if and $b.port (ne (int $a.port) (int $b.port)) -}}
+{{- $none = true -}}
+{{- end -}}
+{{- if not $a.sourceNamespace -}}
+{{- if $b.sourceNamespace }}{{ $_ := set $out "sourceNamespace" $b.sourceNamespace }}{{ end -}}
+{{- else if and $b.sourceNamespace (ne $a.sourceNamespace $b.sourceNamespace) -}}
+{{- $none = true -}}
+{{- end -}}
+{{- with $b.sourceLabels -}}
+{{- $m := deepCopy ($a.sourceLabels | default dict) -}}
+{{- range $k, $v := . -}}
+{{- if and (hasKey $m $k) (ne (toString (index $m $k)) (toString $v)) }}{{ $none = true }}{{ end -}}
+{{- $_ := set $m $k $v -}}
+{{- end -}}
+{{- $_ := set $out "sourceLabels" $m -}}
+{{- end -}}
+{{- if and $a.gateways $b.gateways -}}
+{{- $both := list -}}
+{{- range $a.gateways }}{{ if has . $b.gateways }}{{ $both = append $both . }}{{ end }}{{ end -}}
+{{- if $both }}{{ $_ := set $out "gateways" $both }}{{ else }}{{ $none = true }}{{ end -}}
+{{- else if $b.gateways -}}
+{{- $_ := set $out "gateways" $b.gateways -}}
+{{- end -}}
+{{- if not $none -}}
+{{- dict "match" $out | toYaml -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+canary-lib.intersectString: (list a b what foldCase where) -> YAML {value: MATCH}
+for the Istio StringMatch that holds exactly when both hold (value null when
+neither is set; a match without exact, prefix or regex, header presence, holds for
+anything), {} when no value does; fails where Istio cannot say both. foldCase:
+exact and prefix compare case-insensitively (a uri with ignoreUriCase).
+*/}}
+{{- define "canary-lib.intersectString" -}}
+{{- $a := index . 0 -}}
+{{- $b := index . 1 -}}
+{{- $what := index . 2 -}}
+{{- $fold := index . 3 -}}
+{{- $where := index . 4 -}}
+{{- $r := dict -}}
+{{- if kindIs "invalid" $a -}}
+{{- $r = dict "value" $b -}}
+{{- else if or (kindIs "invalid" $b) (not (or (hasKey $b "exact") (hasKey $b "prefix") (hasKey $b "regex"))) -}}
+{{- $r = dict "value" $a -}}
+{{- else if not (or (hasKey $a "exact") (hasKey $a "prefix") (hasKey $a "regex")) -}}
+{{- $r = dict "value" $b -}}
+{{- else -}}
+{{- $ea := hasKey $a "exact" }}{{ $pa := hasKey $a "prefix" -}}
+{{- $eb := hasKey $b "exact" }}{{ $pb := hasKey $b "prefix" -}}
+{{- $va := toString (coalesce $a.exact $a.prefix $a.regex "") }}{{ $vb := toString (coalesce $b.exact $b.prefix $b.regex "") -}}
+{{- if $fold }}{{ $va = lower $va }}{{ $vb = lower $vb }}{{ end -}}
+{{- if and $ea $eb -}}
+{{- if eq $va $vb }}{{ $r = dict "value" $a }}{{ end -}}
+{{- else if and $ea $pb -}}
+{{- if hasPrefix $vb $va }}{{ $r = dict "value" $a }}{{ end -}}
+{{- else if and $pa $eb -}}
+{{- if hasPrefix $va $vb }}{{ $r = dict "value" $b }}{{ end -}}
+{{- else if and $pa $pb -}}
+{{- if hasPrefix $vb $va }}{{ $r = dict "value" $a }}{{ else if hasPrefix $va $vb }}{{ $r = dict "value" $b }}{{ end -}}
+{{- else if deepEqual $a $b -}}
+{{- $r = dict "value" $a -}}
+{{- else if and (or $ea $eb) (not $fold) -}}
+{{- $exact := ternary $a $b $ea -}}
+{{- $re := ternary $b $a $ea -}}
+{{- if mustRegexMatch (printf "^(?:%s)$" $re.regex) (toString $exact.exact) }}{{ $r = dict "value" $exact }}{{ end -}}
+{{- else -}}
+{{- fail (printf "canary-lib %s: %s: %s and %s cannot both be required in one Istio match (Istio takes one condition per field); make one of them an exact value or a prefix within the other" $where $what (include "canary-lib.describeMatch" $a) (include "canary-lib.describeMatch" $b)) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $r -}}
+{{- end -}}
+
+{{/* canary-lib.covers: (list a b) -> "true" when StringMatch a matches every value b matches. */}}
+{{- define "canary-lib.covers" -}}
+{{- $a := index . 0 }}{{ $b := index . 1 -}}
+{{- if not (or (hasKey $a "exact") (hasKey $a "prefix") (hasKey $a "regex")) -}}true
+{{- else if not (or (hasKey $b "exact") (hasKey $b "prefix") (hasKey $b "regex")) -}}
+{{- else if deepEqual $a $b -}}true
+{{- else if and (hasKey $a "prefix") (hasKey $b "exact") -}}{{ if hasPrefix (toString $a.prefix) (toString $b.exact) }}true{{ end }}
+{{- else if and (hasKey $a "prefix") (hasKey $b "prefix") -}}{{ if hasPrefix (toString $a.prefix) (toString $b.prefix) }}true{{ end }}
+{{- end -}}
+{{- end -}}
+
+{{/* canary-lib.describeMatch: StringMatch -> exact "v", prefix "v", regex "v" or present, as the renderer words it. */}}
+{{- define "canary-lib.describeMatch" -}}
+{{- if hasKey . "exact" }}{{ printf "exact %q" (toString .exact) }}
+{{- else if hasKey . "prefix" }}{{ printf "prefix %q" (toString .prefix) }}
+{{- else if hasKey . "regex" }}{{ printf "regex %q" (toString .regex) }}
+{{- else }}present{{ end -}}
 {{- end -}}
 
 {{/* canary-lib.destination: (list spec subset) -> an Istio Destination: the Service, the subset, servicePort. */}}
