@@ -260,6 +260,9 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 	if w.CanaryReplicas != nil {
 		canaryReplicas = *w.CanaryReplicas
 	}
+	if err := w.checkCanaryPods(autoscaled, canaryReplicas); err != nil && w.blocked == nil {
+		w.blocked = err // reported once the workloads are settled, like hazard 2
+	}
 
 	canarySource, canaryDoc := d, w.d.doc
 	if w.prior != nil {
@@ -333,6 +336,31 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	w.canary = attachBytes(w.d.doc, w.source, w.filename, canaryBytes)
 	w.canary.kind, w.canary.name, w.canary.ns = "Deployment", w.name+CanarySuffix, w.d.ns
 	return true, nil
+}
+
+// checkCanaryPods refuses a stage that routes traffic to a canary with no pods: the
+// canary subset would have no endpoints and Istio answers 503 for that share (the
+// library chart refuses the same). An autoscaled canary always has pods: its twin
+// autoscaler's floor is at least 1.
+func (w *workload) checkCanaryPods(autoscaled bool, replicas int32) error {
+	if autoscaled || replicas > 0 || !w.live() {
+		return nil
+	}
+	var what string
+	switch {
+	case w.Stage.CanaryWeight() > 0:
+		what = fmt.Sprintf("routes %d%% of traffic to the canary", w.Stage.CanaryWeight())
+	case len(w.Match) > 0 || w.Sticky != nil || w.UserPercent != nil:
+		what = "routes the requests its match, sticky or userPercent rules pick to the canary"
+	default:
+		return nil
+	}
+	why := "production's spec.replicas is 0 and the canary runs as many pods as production"
+	if w.CanaryReplicas != nil {
+		why = "canary replicas is 0 (--canary-replicas, or canaryReplicas in the canary settings)"
+	}
+	return fmt.Errorf("Deployment %s: stage %s %s, but the canary would run no pods: %s; give the canary at least 1 replica, or stay at stage stable",
+		w.name, w.Stage, what, why)
 }
 
 // canaryReplicas is the canary's replica count at this stage, when no autoscaler

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	networking "istio.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -643,4 +644,42 @@ func TestIndependentStages(t *testing.T) {
 	if err := bad.Apply(&o); err == nil || !strings.Contains(err.Error(), "workloads.cart.stage") {
 		t.Errorf("bad workload stage: %v", err)
 	}
+}
+
+// A live stage must not route traffic to a canary with no pods: Istio would answer
+// 503 for the canary's share (the library chart refuses it too).
+func TestCanaryWithoutPodsIsRefused(t *testing.T) {
+	zero := int32(0)
+	scaledToZero := strings.Replace(appAt("2.0"), "replicas: 3", "replicas: 0", 1)
+	for _, tt := range []struct {
+		name  string
+		in    string
+		opts  Options
+		wants []string
+	}{
+		{"--canary-replicas 0 at 10", appAt("2.0"), Options{Stage: mustStage(t, "10"), CanaryReplicas: &zero},
+			[]string{"Deployment cart", "stage 10 routes 10% of traffic to the canary", "--canary-replicas", "at least 1 replica"}},
+		{"per-workload canaryReplicas 0 at swap", appAt("2.0"), Options{Stage: mustStage(t, "swap"), Workloads: []string{"cart"},
+			PerWorkload: map[string]WorkloadOptions{"cart": {CanaryReplicas: &zero}}},
+			[]string{"Deployment cart", "stage swap routes 100%"}},
+		{"production scaled to 0 by values at 90", scaledToZero, Options{Stage: mustStage(t, "90")},
+			[]string{"Deployment cart", "production's spec.replicas is 0"}},
+		{"match rules at preview", appAt("2.0"), Options{Stage: mustStage(t, "preview"), CanaryReplicas: &zero,
+			PerWorkload: map[string]WorkloadOptions{"cart": {Match: []*networking.HTTPMatchRequest{{Name: "qa"}}}}},
+			[]string{"stage preview routes the requests its match"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := renderErr(t, tt.in, tt.opts)
+			for _, want := range tt.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+	// Nothing routes to the canary: 0 pods are fine.
+	for _, stage := range []string{"0", "preview", "stable", "final"} {
+		render(t, appAt("2.0"), Options{Stage: mustStage(t, stage), CanaryReplicas: &zero})
+	}
+	render(t, scaledToZero, Options{Stage: mustStage(t, "0")})
 }
