@@ -49,6 +49,8 @@ func TestRefusals(t *testing.T) {
 		refused(t, h, ns, stage("90", "pp", "--workload", "nosuch"), `workload "nosuch"`, "productpage")
 		refused(t, h, ns, stage("swap", "pp"), "stage 100 first")
 		refused(t, h, ns, stage("final", "pp"), "stage swap first")
+		// A live stage with no canary pods would send its share to an empty subset.
+		refused(t, h, ns, stage("90", "pp", "--canary-replicas", "0"), "Deployment productpage", "routes 90% of traffic to the canary", "no pods")
 		// A missing release without --install, with and without a chart.
 		refused(t, h, ns, stage("stable", "pp2", h.chartDir()), `"pp2"`, "--install")
 		refused(t, h, ns, stage("10", "pp2"), `"pp2"`, "--install")
