@@ -282,7 +282,7 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 	}
 	// Production keeps its own pod template (plus the track label): edit its bytes.
 	keeps := production == own || sameTemplate(production, own, r.track) || (w.prior != nil && sameTemplate(own, production, r.track))
-	if spliceEnabled && keeps {
+	if spliceEnabled && keeps && !w.d.doc.expanded && !canaryDoc.expanded {
 		if ok, err := r.spliceSplit(w, d, canarySource, canaryDoc, autoscaled, canaryReplicas); ok || err != nil {
 			return err
 		}

@@ -218,6 +218,11 @@ func (r *release) classify() error {
 		if d.empty() {
 			continue
 		}
+		if d.inlineStart {
+			line, _ := nextLine(d.body)
+			return fmt.Errorf("document %d starts with %q: Kubernetes' YAML reader (kubectl, and Helm when it applies a release) takes nothing but a comment after a --- line, and fails with \"invalid Yaml document separator\"; put the document's content on the lines after --- (a tag such as !!map is not needed: every object is a mapping)",
+				d.index, line)
+		}
 		if d.kind == "" {
 			// The cheap scan could not tell: parse, which also rejects non-YAML.
 			if _, err := d.parse(); err != nil {
@@ -251,6 +256,42 @@ func (r *release) classify() error {
 			default:
 				r.destrules = append(r.destrules, d)
 			}
+		default:
+			if strings.HasSuffix(d.kind, "List") {
+				if err := checkList(d); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkList refuses a List (kind: List, DeploymentList, ...) that holds an object
+// the transformation reads: its Deployments would silently stay uncanaried, its
+// Services and routing unread. Lists of anything else pass through.
+func checkList(d *document) error {
+	n, err := d.parse()
+	if err != nil || n == nil {
+		return err
+	}
+	items := lookup(n.YNode(), "items")
+	if items == nil || items.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for i, item := range items.Content {
+		kind := field(item, "kind")
+		if kind == nil {
+			continue
+		}
+		switch kind.Value {
+		case "Deployment", "Service", "HorizontalPodAutoscaler", "VirtualService", "DestinationRule":
+			name := ""
+			if v := lookup(item, "metadata", "name"); v != nil {
+				name = " " + v.Value
+			}
+			return fmt.Errorf("%s holds %s%s (items[%d]); helm-canary reads Deployments, Services, autoscalers and Istio routing only as documents of their own, so it would leave it out: render the List's items as separate documents (--- between them)",
+				d.describe(), kind.Value, name, i)
 		}
 	}
 	return nil

@@ -33,6 +33,11 @@ type document struct {
 	// it was made (moved), so that the order of the stream is kept too.
 	generated, drop, moved bool
 	replacedBy             *document
+	// inlineStart is true when the document's "---" line has content after it.
+	inlineStart bool
+	// expanded is true when parse resolved aliases or merge keys: the tree's positions
+	// no longer map onto the bytes one to one, so the document is never spliced.
+	expanded bool
 }
 
 // splitDocuments cuts a stream at its "---" separator lines. It does not parse.
@@ -46,7 +51,7 @@ func splitDocuments(in []byte) []*document {
 		if end >= 0 {
 			next = lineStart + end + 1
 		}
-		if lineStart > start && isSeparator(in[lineStart:next]) {
+		if lineStart > start && startsDocument(in[lineStart:next]) {
 			docs = append(docs, newDocument(in[start:lineStart]))
 			start = lineStart
 		}
@@ -61,9 +66,16 @@ func splitDocuments(in []byte) []*document {
 	return docs
 }
 
-// isSeparator reports whether a line is a YAML document start marker ("---" alone or
-// followed by blanks or a comment). A marker followed by content on the same line is
-// left inside the document; the parser will handle or reject it.
+// startsDocument reports whether a line starts a YAML document: "---" alone or
+// followed by a blank, whatever comes after it ("--- !!map", "--- {kind: ...}"). At
+// the start of a line such a marker always ends the document before it, even
+// inside a block scalar.
+func startsDocument(line []byte) bool {
+	return bytes.HasPrefix(line, []byte("---")) && (len(line) == 3 || strings.IndexByte(" \t\r\n", line[3]) >= 0)
+}
+
+// isSeparator reports whether a line is a YAML document start marker with nothing
+// after it but blanks or a comment.
 func isSeparator(line []byte) bool {
 	if !bytes.HasPrefix(line, []byte("---")) {
 		return false
@@ -89,6 +101,8 @@ func newDocument(raw []byte) *document {
 		}
 		pos = next
 	}
+	// Content on the marker line ("--- !!map"): see classify.
+	d.inlineStart = pos == 0 && startsDocument(raw)
 	d.header, d.body = raw[:pos], raw[pos:]
 	d.kind, d.name = scanKindAndName(d.body)
 	return d
@@ -130,6 +144,11 @@ func (d *document) parse() (*yaml.RNode, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("%s holds more than one YAML document; separate documents with a line of ---", d.describe())
 	}
+	expanded, err := resolveNode(&n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.describe(), err)
+	}
+	d.expanded = expanded
 	rn := yaml.NewRNode(&n)
 	if rn.YNode().Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s is not a Kubernetes object (a YAML mapping with apiVersion and kind); fix the template that renders it", d.describe())
@@ -375,4 +394,156 @@ func scanEntry(line []byte) (key, value string, isKey bool) {
 		}
 	}
 	return key, strings.TrimSpace(string(line[i+1:])), true
+}
+
+// resolveNode makes a parsed document plain: every alias becomes a copy of its
+// anchored node, and every merge key ("<<: *defaults") becomes the entries it
+// merges (keys written in the mapping win, then the merged mappings in order), so
+// that labels and selectors read through aliases are read right rather than as
+// empty. A key written twice in one mapping is an error: Kubernetes would keep one
+// of them, and which one is not what the chart author can see. It reports whether
+// anything was resolved.
+func resolveNode(n *yaml.Node) (bool, error) {
+	changed := false
+	var walk func(n *yaml.Node, depth int) error
+	walk = func(n *yaml.Node, depth int) error {
+		if depth > 1000 {
+			return fmt.Errorf("nesting deeper than 1000 levels")
+		}
+		for i, c := range n.Content {
+			if c.Kind == yaml.AliasNode {
+				if c.Alias == nil {
+					return fmt.Errorf("line %d: alias *%s has no anchor", c.Line, c.Value)
+				}
+				n.Content[i] = copyResolved(c.Alias)
+				changed = true
+			}
+			if n.Content[i].Anchor != "" {
+				n.Content[i].Anchor = ""
+				changed = true
+			}
+		}
+		if n.Kind == yaml.MappingNode {
+			merged, err := mergeKeys(n)
+			if err != nil {
+				return err
+			}
+			changed = changed || merged
+			if err := checkDuplicateKeys(n); err != nil {
+				return err
+			}
+		}
+		for _, c := range n.Content {
+			if err := walk(c, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Anchor != "" {
+		n.Anchor, changed = "", true
+	}
+	return changed, walk(n, 0)
+}
+
+// copyResolved deep-copies an anchored node, following the aliases inside it.
+func copyResolved(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	c := *n
+	c.Anchor = ""
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, x := range n.Content {
+		c.Content[i] = copyResolved(x)
+	}
+	return &c
+}
+
+// mergeKeys replaces the merge keys of a mapping by the entries they merge.
+func mergeKeys(m *yaml.Node) (bool, error) {
+	has := false
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if isMergeKey(m.Content[i]) {
+			has = true
+		}
+	}
+	if !has {
+		return false, nil
+	}
+	explicit := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if !isMergeKey(m.Content[i]) {
+			explicit[m.Content[i].Value] = true
+		}
+	}
+	var out []*yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if !isMergeKey(k) {
+			out = append(out, k, v)
+			continue
+		}
+		sources := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			sources = v.Content
+		}
+		for _, src := range sources {
+			src = copyResolved(src)
+			if src.Kind != yaml.MappingNode {
+				return false, fmt.Errorf("line %d: a merge key (<<) takes a mapping or a list of mappings", k.Line)
+			}
+			if _, err := mergeKeys(src); err != nil {
+				return false, err
+			}
+			for j := 0; j+1 < len(src.Content); j += 2 {
+				key := src.Content[j].Value
+				if explicit[key] {
+					continue
+				}
+				explicit[key] = true // the first merged mapping wins over later ones
+				out = append(out, src.Content[j], src.Content[j+1])
+			}
+		}
+	}
+	m.Content = out
+	return true, nil
+}
+
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "!!merge" || k.Tag == "tag:yaml.org,2002:merge" || k.Style == 0)
+}
+
+// checkDuplicateKeys refuses a mapping with a key written twice.
+func checkDuplicateKeys(m *yaml.Node) error {
+	n := len(m.Content) / 2
+	if n < 2 {
+		return nil
+	}
+	if n <= 16 {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			for j := i + 2; j+1 < len(m.Content); j += 2 {
+				if m.Content[i].Value == m.Content[j].Value && m.Content[i].Kind == yaml.ScalarNode && m.Content[j].Kind == yaml.ScalarNode {
+					return duplicateKey(m.Content[i], m.Content[j])
+				}
+			}
+		}
+		return nil
+	}
+	seen := make(map[string]*yaml.Node, n)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			continue
+		}
+		if first, ok := seen[k.Value]; ok {
+			return duplicateKey(first, k)
+		}
+		seen[k.Value] = k
+	}
+	return nil
+}
+
+func duplicateKey(first, again *yaml.Node) error {
+	return fmt.Errorf("key %q is written twice in one mapping (lines %d and %d); Kubernetes would keep only one of them: remove the other from the template", first.Value, first.Line, again.Line)
 }
