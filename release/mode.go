@@ -39,6 +39,8 @@ func (postRenderMode) postRenderer(state canaryState, production []byte, c *Clie
 	if err != nil {
 		return nil, err
 	}
+	// The release's namespace names the objects in the shared gateway namespace.
+	ropts.Namespace = c.Namespace
 	return &postRenderer{opts: ropts, log: c.Log}, nil
 }
 

@@ -96,7 +96,7 @@ func (r *release) splitDeployments() error {
 				return err
 			}
 		}
-		w := &workload{d: dep, name: dep.name, services: svcs, source: d.source(),
+		w := &workload{d: dep, name: dep.name, ns: r.namespaceOf(dep.ns), services: svcs, source: d.source(),
 			filename: n.GetAnnotations()[helm4FilenameAnnotation], WorkloadOptions: r.opts.forWorkload(dep.name),
 			version: strings.Join(images(rendered), ",")}
 		if prior != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/helm-canary/helm-canary/internal/luacheck"
 )
 
@@ -135,7 +137,82 @@ func TestHostileNamesRefused(t *testing.T) {
 func TestTokenNamesAccepted(t *testing.T) {
 	name := "X-Odd_Name.1!#$%&'*+^`|~"
 	out := renderConfig(t, appAt("2.0"), "stage: \"10\"\nworkloads:\n  cart:\n    userPercent: {header: \""+name+"\", tagHeader: \""+name+"-tag\"}\n    sticky: {cookie: \""+name+"\"}\n")
-	f := find(t, out, "EnvoyFilter", "cart-canary-users")
+	f := find(t, out, "EnvoyFilter", "cart.default.canary-users")
 	code := get(t, f, "spec.configPatches[0].patch.value.typed_config.inlineCode")
 	luaFilter(t, code, name, name+"-tag", []string{"a", "b", ""})
+}
+
+// userObjects renders app (Deployment name cart) with user percentages on Istio and
+// on ASM, and returns the gateway-side objects' names and the tag header.
+func userObjects(t *testing.T, in string, opts Options) (names []string, tag string) {
+	t.Helper()
+	for _, mesh := range []string{"istio", "asm"} {
+		o := opts
+		o.Mesh = mesh
+		for _, n := range objects(t, render(t, in, o)) {
+			switch n.GetKind() {
+			case "EnvoyFilter", "WasmPlugin":
+				names = append(names, n.GetNamespace()+"/"+n.GetName())
+				tag = n.GetAnnotations()[AnnotationTagHeader]
+				if errs := validation.IsDNS1123Subdomain(n.GetName()); len(errs) > 0 {
+					t.Errorf("%s name %q: %v", n.GetKind(), n.GetName(), errs)
+				}
+			}
+		}
+	}
+	return names, tag
+}
+
+// Two teams' releases, in two namespaces, with a Deployment of the same name: the
+// objects in the shared gateway namespace and the tag headers differ, whether the
+// namespace comes from Helm (--namespace) or from the manifest.
+func TestGatewayObjectsPerNamespace(t *testing.T) {
+	opts := func(ns string) Options {
+		return Options{Stage: mustStage(t, "10"), Namespace: ns,
+			PerWorkload: map[string]WorkloadOptions{"cart": {UserPercent: &UserPercent{Header: "x-user-id"}}}}
+	}
+	a, tagA := userObjects(t, appAt("2.0"), opts("team-a"))
+	b, tagB := userObjects(t, appAt("2.0"), opts("team-b"))
+	inManifest := strings.ReplaceAll(appAt("2.0"), "  name: cart\n", "  name: cart\n  namespace: team-c\n")
+	inManifest = strings.ReplaceAll(inManifest, "  name: cart-api\n", "  name: cart-api\n  namespace: team-c\n")
+	c, tagC := userObjects(t, inManifest, opts(""))
+	if len(a) != 2 || len(b) != 2 || len(c) != 2 {
+		t.Fatalf("gateway objects %q, %q, %q: want an EnvoyFilter and a WasmPlugin each", a, b, c)
+	}
+	seen := map[string]bool{}
+	for _, n := range append(append(a, b...), c...) {
+		if seen[n] {
+			t.Errorf("two teams' releases both render %s", n)
+		}
+		seen[n] = true
+	}
+	if tagA == tagB || tagA == tagC || tagB == tagC {
+		t.Errorf("tag headers %q, %q, %q: two teams' gateway filters would overwrite each other's tags", tagA, tagB, tagC)
+	}
+	if a[0] != "istio-system/cart.team-a.canary-users" || tagA != "x-canary-cart.team-a" || c[1] != "istio-system/cart.team-c.hash-tagging" {
+		t.Errorf("names %q, %q, tag %q", a, c, tagA)
+	}
+
+	// Kubernetes' 253 characters: a longer name is cut and ends in a hash.
+	long := strings.Repeat("w", 250)
+	longApp := strings.ReplaceAll(appAt("2.0"), "  name: cart\n", "  name: "+long+"\n")
+	o := opts("team-a")
+	o.PerWorkload = map[string]WorkloadOptions{long: o.PerWorkload["cart"]}
+	l1, _ := userObjects(t, longApp, o)
+	o.Namespace = "team-b"
+	l2, _ := userObjects(t, longApp, o)
+	for _, n := range append(l1, l2...) {
+		if _, name, _ := strings.Cut(n, "/"); len(name) > 253 {
+			t.Errorf("name of %d characters: %s", len(name), name)
+		}
+	}
+	if l1[0] == l2[0] {
+		t.Errorf("cut names collide: %s", l1[0])
+	}
+
+	// A namespace that is no namespace name is refused, naming it.
+	err := renderErr(t, appAt("2.0"), opts("Team A"))
+	if !strings.Contains(err.Error(), `namespace "Team A"`) {
+		t.Errorf("error %q does not name the namespace", err)
+	}
 }

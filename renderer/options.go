@@ -67,6 +67,11 @@ type Options struct {
 	// ForceStateful canaries the named workloads even when they are stateful (a
 	// ReadWriteOnce claim, strategy Recreate); without it they are refused.
 	ForceStateful bool
+	// Namespace is the release's namespace (Helm's --namespace), where objects
+	// without one are applied; default "default". The objects helm-canary puts in
+	// the shared gateway namespace, and the user tag headers, carry it, so that two
+	// teams' Deployments of one name do not collide there.
+	Namespace string
 }
 
 // WorkloadOptions are one workload's own settings; zero fields fall back to the

@@ -138,6 +138,7 @@ type service struct {
 type workload struct {
 	d        *deployment
 	name     string
+	ns       string // the Deployment's namespace, the release's when it has none
 	services []*service
 	hpas     []*document
 	// pinned is true when production keeps the production manifest's pod template.

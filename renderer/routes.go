@@ -73,7 +73,7 @@ func (w *workload) tagHeader() string {
 	if w.UserPercent != nil && w.UserPercent.TagHeader != "" {
 		return w.UserPercent.TagHeader
 	}
-	return TagHeaderPrefix + w.name
+	return TagHeaderPrefix + w.name + "." + w.ns
 }
 
 // TagHeaderPrefix starts every user-percentage tag header, so that one prefix

@@ -216,8 +216,11 @@ func TestUserPercent(t *testing.T) {
 	if got := strings.Join(routeNames(t, vs), ","); got != "helm-canary-users-canary,helm-canary-users-production,<default>" {
 		t.Fatalf("routes %s", got)
 	}
-	wantField(t, vs, "spec.http[0].match[0].headers.x-canary-cart.exact", "canary")
-	f := find(t, out, "EnvoyFilter", "cart-canary-users")
+	match := lookup(vs.YNode(), "spec", "http").Content[0]
+	if got := lookup(field(match, "match").Content[0], "headers", "x-canary-cart.default", "exact"); got == nil || got.Value != "canary" {
+		t.Errorf("the first route does not match x-canary-cart.default: canary")
+	}
+	f := find(t, out, "EnvoyFilter", "cart.default.canary-users")
 	wantField(t, f, "metadata.namespace", "istio-system")
 	if got := f.GetAnnotations()[AnnotationCanaryPercent]; got != "10" {
 		t.Errorf("percent annotation %q", got)
@@ -226,8 +229,8 @@ func TestUserPercent(t *testing.T) {
 		t.Error("the filter's Lua does not carry the percentage")
 	}
 	asm := renderConfig(t, appAt("2.0"), "mesh: asm\n"+cfg)
-	wp := find(t, asm, "WasmPlugin", "cart-hash-tagging")
-	wantField(t, wp, "spec.pluginConfig.rules[0].tagHeader", "x-canary-cart")
+	wp := find(t, asm, "WasmPlugin", "cart.default.hash-tagging")
+	wantField(t, wp, "spec.pluginConfig.rules[0].tagHeader", "x-canary-cart.default")
 	wantField(t, wp, "spec.pluginConfig.rules[0].policies[0].range", "10")
 	wantField(t, find(t, asm, "ASMHeaderPropagation", "cart-tag-propagation"), "spec.headerPrefixes[0]", "x-canary")
 	if strings.Contains(renderConfig(t, appAt("2.0"), "stage: stable\nworkloads:\n  cart:\n    userPercent: {header: x-user-id}\n"), "EnvoyFilter") {

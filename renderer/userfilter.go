@@ -1,6 +1,8 @@
 package renderer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 	networking "istio.io/api/networking/v1"
 	alpha3 "istio.io/api/networking/v1alpha3"
 	typev1beta1 "istio.io/api/type/v1beta1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -70,6 +73,9 @@ func (r *release) routeGateways() error {
 			}
 		}
 		if w.UserPercent != nil && w.live() {
+			if errs := validation.IsDNS1123Label(w.ns); len(errs) > 0 {
+				return fmt.Errorf("Deployment %q: namespace %q is not a Kubernetes namespace name (%s), and it names the user-percentage objects in the gateway's namespace", w.name, w.ns, strings.Join(errs, "; "))
+			}
 			if tag := w.tagHeader(); !isToken(tag) {
 				return fmt.Errorf("Deployment %q: its user-percentage tag header %q is not an HTTP header name (RFC 7230 token); set userPercent.tagHeader for it", w.name, tag)
 			}
@@ -168,21 +174,26 @@ func (r *release) userFilter(w *workload) ([]*yaml.RNode, error) {
 			Phase:           extensions.PluginPhase_AUTHN,
 			PluginConfig:    cfg,
 		}
-		plugin, err := r.object("extensions.istio.io/v1alpha1", "WasmPlugin", w.name+"-hash-tagging", in.Namespace, w.services[0], spec)
+		plugin, err := r.object("extensions.istio.io/v1alpha1", "WasmPlugin", sharedName(w.name, w.ns, "hash-tagging"), in.Namespace, w.services[0], spec)
 		if err != nil {
 			return nil, err
 		}
 		r.annotateUserFilter(plugin, w, percent)
-		// ASM's own CRD, not an Istio type: written as the seed shows it.
-		prop := yaml.MustParse(fmt.Sprintf("apiVersion: istio.alibabacloud.com/v1beta1\nkind: ASMHeaderPropagation\nmetadata:\n  name: %s-tag-propagation\nspec:\n  headerPrefixes:\n  - %s\n",
-			w.name, strings.TrimSuffix(TagHeaderPrefix, "-")))
+		// ASM's own CRD, not an Istio type: written as the seed shows it, built
+		// node by node so that no name is ever read as YAML.
+		prop := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+		setField(prop, "apiVersion", stringNode("istio.alibabacloud.com/v1beta1"))
+		setField(prop, "kind", stringNode("ASMHeaderPropagation"))
+		setField(lookupCreate(prop, "metadata"), "name", stringNode(w.name+"-tag-propagation"))
 		if w.services[0].ns != "" {
-			_ = prop.SetNamespace(w.services[0].ns)
+			setField(lookupCreate(prop, "metadata"), "namespace", stringNode(w.services[0].ns))
 		}
-		return []*yaml.RNode{plugin, prop}, nil
+		setField(lookupCreate(prop, "spec"), "headerPrefixes", &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq,
+			Content: []*yaml.Node{stringNode(strings.TrimSuffix(TagHeaderPrefix, "-"))}})
+		return []*yaml.RNode{plugin, yaml.NewRNode(prop)}, nil
 	}
 	value, err := structpb.NewStruct(map[string]any{
-		"name": "helm-canary." + w.name,
+		"name": "helm-canary." + w.name + "." + w.ns,
 		"typed_config": map[string]any{
 			"@type":      "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
 			"inlineCode": userLua(w.UserPercent.Header, w.tagHeader(), percent),
@@ -207,7 +218,7 @@ func (r *release) userFilter(w *workload) ([]*yaml.RNode, error) {
 			Patch: &alpha3.EnvoyFilter_Patch{Operation: alpha3.EnvoyFilter_Patch_INSERT_BEFORE, Value: value},
 		}},
 	}
-	filter, err := r.object("networking.istio.io/v1alpha3", "EnvoyFilter", w.name+"-canary-users", in.Namespace, w.services[0], spec)
+	filter, err := r.object("networking.istio.io/v1alpha3", "EnvoyFilter", sharedName(w.name, w.ns, "canary-users"), in.Namespace, w.services[0], spec)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +283,33 @@ func luaString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// namespaceOf is where an object of namespace ns lands: its own, else the
+// release's (Helm's --namespace), else Helm's default.
+func (r *release) namespaceOf(ns string) string {
+	switch {
+	case ns != "":
+		return ns
+	case r.opts.Namespace != "":
+		return r.opts.Namespace
+	}
+	return "default"
+}
+
+// sharedName names an object helm-canary puts in the shared gateway namespace for
+// one workload: <workload>.<namespace>.<suffix>. Two teams' releases may both have
+// a Deployment "web", but never in one namespace, and a namespace has no dot, so
+// two workloads never share a name. Kubernetes allows 253 characters: a longer name
+// keeps its start and ends in a hash of the whole (canary-lib computes the same).
+func sharedName(workload, ns, suffix string) string {
+	name := workload + "." + ns + "." + suffix
+	const max = 253
+	if len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return strings.TrimRight(name[:max-11], "-.") + "-" + hex.EncodeToString(sum[:])[:10]
 }
 
 // object wraps an Istio spec into an object in namespace ns (the Service's when

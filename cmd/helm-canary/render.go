@@ -47,6 +47,9 @@ On any error it writes nothing to stdout and exits non-zero.`,
 			if err != nil {
 				return usageError{err}
 			}
+			// -n/--namespace or HELM_NAMESPACE: the release's namespace names the
+			// objects in the shared gateway namespace.
+			opts.Namespace = settings.Namespace()
 			if f.release != "" {
 				// Pipeline mode: pin production to what the release runs now, as
 				// `helm canary stage` does.

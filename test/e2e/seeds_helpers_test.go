@@ -44,9 +44,13 @@ func istioSystem(t *testing.T) {
 	}
 }
 
-// userFilterLock serializes the tests whose releases own objects in istio-system
-// under fixed names (<workload>-canary-users): two releases cannot own one object.
-var userFilterLock sync.Mutex
+// gatewayObject is the name of a workload's user-percentage object in the shared
+// istio-system: it carries the release's namespace, so that releases in two
+// namespaces with the same Deployment names never share one.
+func gatewayObject(workload, ns, suffix string) string { return workload + "." + ns + "." + suffix }
+
+// tagHeader is a workload's user-percentage tag header, namespaced likewise.
+func tagHeader(workload, ns string) string { return "x-canary-" + workload + "." + ns }
 
 // asmCRDOnce installs a minimal stand-in for ASM's ASMHeaderPropagation CRD, once
 // per run: the local API server has Istio's CRDs only.

@@ -213,15 +213,15 @@ func seed002Users(t *testing.T) (all, cOnly, none string) {
 // canary go whole to the canary ahead of the weighted route.
 func userTagRoutes(t *testing.T, ns, vs, workload string) {
 	t.Helper()
-	matchRouteAhead(t, ns, vs, "x-canary-"+workload, map[string]any{"exact": "canary"})
+	matchRouteAhead(t, ns, vs, tagHeader(workload, ns), map[string]any{"exact": "canary"})
 }
 
 // noUserTagRoutes checks that no route of a VirtualService matches a workload's tag.
 func noUserTagRoutes(t *testing.T, what, ns, vs, workload string) {
 	t.Helper()
 	for i, r := range httpRoutes(t, ns, vs) {
-		if headerMatch(r, "x-canary-"+workload) != nil {
-			t.Errorf("%s: VirtualService %s/%s route #%d still matches x-canary-%s: %v", what, ns, vs, i, workload, r)
+		if headerMatch(r, tagHeader(workload, ns)) != nil {
+			t.Errorf("%s: VirtualService %s/%s route #%d still matches %s: %v", what, ns, vs, i, tagHeader(workload, ns), r)
 		}
 	}
 }
@@ -230,14 +230,14 @@ func noUserTagRoutes(t *testing.T, what, ns, vs, workload string) {
 // ingress gateway: owned by the release in ns, its Lua carrying the percentage.
 func envoyUserFilter(t *testing.T, ns, workload string, percent int) {
 	t.Helper()
-	name := workload + "-canary-users"
+	name := gatewayObject(workload, ns, "canary-users")
 	obj := getIstio(t, envoyFilters, ingressNamespace, name)
 	a := obj.GetAnnotations()
 	if a["meta.helm.sh/release-namespace"] != ns {
 		t.Errorf("EnvoyFilter %s/%s belongs to a release in %q, want %q", ingressNamespace, name, a["meta.helm.sh/release-namespace"], ns)
 	}
-	if a["helm-canary.io/canary-percent"] != fmt.Sprint(percent) || a["helm-canary.io/user-header"] != "x-user-id" || a["helm-canary.io/tag-header"] != "x-canary-"+workload {
-		t.Errorf("EnvoyFilter %s/%s annotations %v, want %d%% of x-user-id tagged in x-canary-%s", ingressNamespace, name, a, percent, workload)
+	if a["helm-canary.io/canary-percent"] != fmt.Sprint(percent) || a["helm-canary.io/user-header"] != "x-user-id" || a["helm-canary.io/tag-header"] != tagHeader(workload, ns) {
+		t.Errorf("EnvoyFilter %s/%s annotations %v, want %d%% of x-user-id tagged in %s", ingressNamespace, name, a, percent, tagHeader(workload, ns))
 	}
 	if sel, _, _ := unstructured.NestedStringMap(obj.Object, "spec", "workloadSelector", "labels"); sel["istio"] != "ingressgateway" {
 		t.Errorf("EnvoyFilter %s/%s workloadSelector %v, want istio=ingressgateway", ingressNamespace, name, sel)
@@ -251,7 +251,7 @@ func envoyUserFilter(t *testing.T, ns, workload string, percent int) {
 	for _, want := range []string{
 		fmt.Sprintf("helm_canary_bucket(id) < %d", percent),
 		`headers:get("x-user-id")`,
-		`headers:replace("x-canary-` + workload + `", "canary")`,
+		`headers:replace("` + tagHeader(workload, ns) + `", "canary")`,
 	} {
 		if !strings.Contains(lua, want) {
 			t.Errorf("EnvoyFilter %s/%s Lua lacks %q:\n%s", ingressNamespace, name, want, lua)
@@ -266,7 +266,7 @@ func envoyUserFilter(t *testing.T, ns, workload string, percent int) {
 // propagation.
 func wasmUserFilter(t *testing.T, ns, workload string, percent int) {
 	t.Helper()
-	name := workload + "-hash-tagging"
+	name := gatewayObject(workload, ns, "hash-tagging")
 	obj := getIstio(t, wasmPlugins, ingressNamespace, name)
 	if got := obj.GetAnnotations()["meta.helm.sh/release-namespace"]; got != ns {
 		t.Errorf("WasmPlugin %s/%s belongs to a release in %q, want %q", ingressNamespace, name, got, ns)
@@ -283,9 +283,9 @@ func wasmUserFilter(t *testing.T, ns, workload string, percent int) {
 		p, _ := policies[0].(map[string]any)
 		rng, tag = p["range"], fmt.Sprint(p["tagValue"])
 	}
-	if rule["header"] != "x-user-id" || fmt.Sprint(rule["modulo"]) != "100" || rule["tagHeader"] != "x-canary-"+workload ||
+	if rule["header"] != "x-user-id" || fmt.Sprint(rule["modulo"]) != "100" || rule["tagHeader"] != tagHeader(workload, ns) ||
 		fmt.Sprint(rng) != fmt.Sprint(percent) || tag != "canary" {
-		t.Errorf("WasmPlugin %s/%s rule %v, want x-user-id modulo 100 into x-canary-%s, range %d tagged canary", ingressNamespace, name, rule, workload, percent)
+		t.Errorf("WasmPlugin %s/%s rule %v, want x-user-id modulo 100 into %s, range %d tagged canary", ingressNamespace, name, rule, tagHeader(workload, ns), percent)
 	}
 	if sel, _, _ := unstructured.NestedStringMap(obj.Object, "spec", "selector", "matchLabels"); sel["istio"] != "ingressgateway" {
 		t.Errorf("WasmPlugin %s/%s selector %v, want istio=ingressgateway", ingressNamespace, name, sel)
@@ -322,12 +322,9 @@ func TestSeed002UserPercent(t *testing.T) {
 			istioSystem(t)
 			if v.asm {
 				asmCRD(t)
-			} else {
-				// The EnvoyFilters are istio-system/app-X-canary-users whatever the
-				// release's namespace: one release at a time owns them.
-				userFilterLock.Lock()
-				t.Cleanup(userFilterLock.Unlock)
 			}
+			// The variants run at once, each in its own namespace, with the same
+			// Deployment names: their objects in istio-system must not collide.
 			h := newHelmEnv(t, v.major)
 			ns := newNamespace(t)
 			// Whatever happens, leave nothing in istio-system for the next variant.
@@ -346,8 +343,8 @@ func TestSeed002UserPercent(t *testing.T) {
 				t.Helper()
 				// The other variant's release (another namespace) may own objects of
 				// these names in istio-system meanwhile: none may be this release's.
-				notOwned(t, envoyFilters, ingressNamespace, workload+"-canary-users", ns)
-				notOwned(t, wasmPlugins, ingressNamespace, workload+"-hash-tagging", ns)
+				notOwned(t, envoyFilters, ingressNamespace, gatewayObject(workload, ns, "canary-users"), ns)
+				notOwned(t, wasmPlugins, ingressNamespace, gatewayObject(workload, ns, "hash-tagging"), ns)
 				if v.asm {
 					absent(t, asmHeaderPropagations, ns, workload+"-tag-propagation")
 				}
@@ -399,7 +396,7 @@ func TestSeed002UserPercent(t *testing.T) {
 				}
 			}
 			// A client cannot pick its side: without a user id the tag is dropped.
-			anonymous := h.route(t, ns, "ac", "--host", "app-a", "-H", "x-canary-app-a: canary")
+			anonymous := h.route(t, ns, "ac", "--host", "app-a", "-H", tagHeader("app-a", ns)+": canary")
 			wantShare(t, "a request tagging itself canary, without x-user-id", anonymous, "canary", 0.10, 1e-9)
 
 			// app-c finishes first: 100, swap, final. Its tagging rule goes; app-a's
@@ -627,8 +624,6 @@ func sameSet(a, b []string) bool {
 func TestSeed002TeamsOwnValues(t *testing.T) {
 	t.Parallel()
 	istioSystem(t)
-	userFilterLock.Lock()
-	t.Cleanup(userFilterLock.Unlock)
 	h := newHelmEnv(t, 3)
 	ns := newNamespace(t)
 	t.Cleanup(func() { _, _, _ = h.run(t, "uninstall", "ac", "-n", ns) })

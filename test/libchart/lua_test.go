@@ -1,6 +1,8 @@
 package libchart
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +14,8 @@ import (
 	"github.com/helm-canary/helm-canary/internal/luacheck"
 )
 
-// TestLibraryLuaCarriesHostileStrings hands canary-lib.userLua hostile header
+// TestLibraryLuaCarriesHostileStrings (and the cut of long gateway object names)
+// hands canary-lib.userLua hostile header
 // names directly (checkRouting refuses them before that in a real chart): every
 // filter compiles in LuaJIT and reads and writes exactly those names, as data.
 func TestLibraryLuaCarriesHostileStrings(t *testing.T) {
@@ -42,6 +45,7 @@ kind: ConfigMap
 metadata:
   name: lua
 data:
+  long: {{ include "canary-lib.sharedName" (list (repeat 250 "w") "team-a" "canary-users") }}
 {{- range $i, $s := .Values.strings }}
   f{{ $i }}: {{ include "canary-lib.userLua" (list $s (printf "%s-tag" $s) 50) | toJson }}
 {{- end }}
@@ -59,6 +63,13 @@ data:
 	for _, tl := range tools(t) {
 		set := parseObjects(t, tl.mustTemplate(t, chart, renderArgs{}))
 		data, _ := set["ConfigMap/lua"]["data"].(map[string]any)
+		// The name of a long workload's filter, cut as the renderer cuts it.
+		long := strings.Repeat("w", 250) + ".team-a.canary-users"
+		sum := sha256.Sum256([]byte(long))
+		if want := long[:242] + "-" + hex.EncodeToString(sum[:])[:10]; data["long"] != want {
+			t.Errorf("%s: canary-lib.sharedName cut a long name to %q, want %q", tl.name, data["long"], want)
+		}
+		delete(data, "long")
 		if len(data) != len(hostile) {
 			t.Fatalf("%s: %d filters for %d strings", tl.name, len(data), len(hostile))
 		}

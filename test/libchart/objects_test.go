@@ -126,7 +126,8 @@ func render(t *testing.T, in, production string, args ...string) string {
 		}
 		args = append(args, "--production-from", file)
 	}
-	cmd := exec.Command(canaryBinary, append([]string{"render"}, args...)...)
+	// The release namespace the library charts are templated in (renderArgs).
+	cmd := exec.Command(canaryBinary, append([]string{"render", "--namespace", "shop"}, args...)...)
 	cmd.Stdin = strings.NewReader(in)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -65,26 +65,26 @@ var routingCases = []routingCase{
       sticky: {cookie: canary-v}
 `, live: []string{"helm-canary-sticky", ""}},
 	{name: "userPercent", block: usersBlock,
-		live: []string{"helm-canary-users-canary", "helm-canary-users-production", ""}, filters: []string{"EnvoyFilter/productpage-canary-users"}},
+		live: []string{"helm-canary-users-canary", "helm-canary-users-production", ""}, filters: []string{"EnvoyFilter/productpage.shop.canary-users"}},
 	{name: "userPercent with its own ingress", block: usersBlock + `  ingress:
     namespace: edge
     selector: {app: edge-gateway, tier: public}
-`, live: []string{"helm-canary-users-canary", "helm-canary-users-production", ""}, filters: []string{"EnvoyFilter/productpage-canary-users"}},
+`, live: []string{"helm-canary-users-canary", "helm-canary-users-production", ""}, filters: []string{"EnvoyFilter/productpage.shop.canary-users"}},
 	{name: "userPercent on ASM", block: "  mesh: asm\n" + usersBlock,
 		live:    []string{"helm-canary-users-canary", "helm-canary-users-production", ""},
-		filters: []string{"ASMHeaderPropagation/productpage-tag-propagation", "WasmPlugin/productpage-hash-tagging"}},
+		filters: []string{"ASMHeaderPropagation/productpage-tag-propagation", "WasmPlugin/productpage.shop.hash-tagging"}},
 	{name: "mirror", block: mirrorBlock, live: []string{""}},
 	{name: "all", block: allBlock,
 		live:    []string{"helm-canary-sticky", "helm-canary-match", "helm-canary-users-canary", "helm-canary-users-production", ""},
-		filters: []string{"EnvoyFilter/productpage-canary-users"}},
+		filters: []string{"EnvoyFilter/productpage.shop.canary-users"}},
 	// With a gateway the plain chart ships its own VirtualService, which the
 	// renderer weights; library mode writes the same.
 	{name: "all with a gateway", block: allBlock, sets: []string{"gateway.enabled=true,gateway.hosts={bookinfo.example.com}"},
 		live:    []string{"helm-canary-sticky", "helm-canary-match", "helm-canary-users-canary", "helm-canary-users-production", ""},
-		filters: []string{"EnvoyFilter/productpage-canary-users"}},
+		filters: []string{"EnvoyFilter/productpage.shop.canary-users"}},
 	{name: "all on ASM with autoscaling", block: "  mesh: asm\n" + allBlock, sets: []string{"autoscaling.enabled=true"},
 		live:    []string{"helm-canary-sticky", "helm-canary-match", "helm-canary-users-canary", "helm-canary-users-production", ""},
-		filters: []string{"ASMHeaderPropagation/productpage-tag-propagation", "WasmPlugin/productpage-hash-tagging"}},
+		filters: []string{"ASMHeaderPropagation/productpage-tag-propagation", "WasmPlugin/productpage.shop.hash-tagging"}},
 }
 
 // atPreview is blue-green's preview in seed 001's values: the canary's pods up
@@ -215,7 +215,7 @@ func TestLibraryRoutingDetails(t *testing.T) {
 
 	set := parseObjects(t, tl.mustTemplate(t, exampleChart, renderArgs{valueFiles: []string{settings},
 		sets: []string{state{"83", "84", 2, 2, 63, 37, false}.seedSets(productpageImage, productpageImage)}}))
-	filter := set["EnvoyFilter/productpage-canary-users"]
+	filter := set["EnvoyFilter/productpage.shop.canary-users"]
 	if filter == nil {
 		t.Fatal("no EnvoyFilter at stage 37")
 	}
@@ -533,8 +533,8 @@ func TestRoutingLive(t *testing.T) {
 		if step.name == "10" {
 			want = 1
 		}
-		if len(list.Items) != want || (want == 1 && list.Items[0].GetName() != "productpage-canary-users") {
-			t.Errorf("at %s: %d EnvoyFilters in %s, want %d (productpage-canary-users)", step.name, len(list.Items), ns, want)
+		if len(list.Items) != want || (want == 1 && list.Items[0].GetName() != "productpage."+ns+".canary-users") {
+			t.Errorf("at %s: %d EnvoyFilters in %s, want %d (productpage.%s.canary-users)", step.name, len(list.Items), ns, want, ns)
 		}
 	}
 }

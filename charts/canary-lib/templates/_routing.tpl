@@ -384,6 +384,22 @@ multiply by the FNV prime modulo 2^32 (the product fits in 64 bits).
 {{- end -}}
 
 {{/*
+canary-lib.sharedName: (list workload namespace suffix) -> the name of an object in
+the shared gateway namespace, as the renderer writes it: <workload>.<namespace>.<suffix>
+(a namespace has no dot, so two teams' workloads of one name never share it); longer
+than Kubernetes' 253 characters, its first 242 without trailing '-' or '.', a '-' and
+10 hex digits of its SHA-256.
+*/}}
+{{- define "canary-lib.sharedName" -}}
+{{- $n := printf "%s.%s.%s" (index . 0) (index . 1) (index . 2) -}}
+{{- if le (len $n) 253 -}}
+{{- $n -}}
+{{- else -}}
+{{- printf "%s-%s" (regexReplaceAll "[-.]+$" (trunc 242 $n) "") (trunc 10 (sha256sum $n)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 canary-lib.isToken: string -> "true" when it is an HTTP token (RFC 7230 tchar; RFC
 6265 cookie names are the same tokens), else empty: nothing that could end a
 header, a cookie or a Lua string.
@@ -411,18 +427,23 @@ every other byte as a three-digit decimal escape.
 "
 {{- end -}}
 
-{{/* canary-lib.tagHeader: the request header the gateway filter sets for this workload: userPercent.tagHeader, default x-canary-<name>. */}}
+{{/*
+canary-lib.tagHeader: the request header the gateway filter sets for this workload:
+userPercent.tagHeader, default x-canary-<name>.<release namespace> (two teams'
+workloads of one name tag users apart).
+*/}}
 {{- define "canary-lib.tagHeader" -}}
-{{- ((.routing | default dict).userPercent | default dict).tagHeader | default (printf "x-canary-%s" .name) -}}
+{{- ((.routing | default dict).userPercent | default dict).tagHeader | default (printf "x-canary-%s.%s" .name .root.Release.Namespace) -}}
 {{- end -}}
 
 {{/*
 canary-lib.userFilter: the gateway side of routing.userPercent at live stages. On
-stock Istio (mesh istio) an EnvoyFilter <name>-canary-users running Lua at the
+stock Istio (mesh istio) an EnvoyFilter <name>.<namespace>.canary-users running Lua at the
 ingress gateway (ingress.namespace, default istio-system; ingress.selector, default
 istio: ingressgateway) that tags each request for this workload by a hash of the
-user header; with mesh asm, ASM's hash-tagging WasmPlugin <name>-hash-tagging and an
-ASMHeaderPropagation <name>-tag-propagation for the x-canary prefix. Empty
+user header; with mesh asm, ASM's hash-tagging WasmPlugin
+<name>.<namespace>.hash-tagging and an ASMHeaderPropagation <name>-tag-propagation
+(in the release's namespace) for the x-canary prefix. Empty
 otherwise.
 */}}
 {{- define "canary-lib.userFilter" -}}
@@ -439,7 +460,7 @@ otherwise.
 apiVersion: extensions.istio.io/v1alpha1
 kind: WasmPlugin
 metadata:
-  name: {{ .name }}-hash-tagging
+  name: {{ include "canary-lib.sharedName" (list .name .root.Release.Namespace "hash-tagging") }}
   namespace: {{ $namespace }}
   {{- with $labels }}
   labels:
@@ -474,7 +495,7 @@ spec:
 apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
 metadata:
-  name: {{ .name }}-canary-users
+  name: {{ include "canary-lib.sharedName" (list .name .root.Release.Namespace "canary-users") }}
   namespace: {{ $namespace }}
   {{- with $labels }}
   labels:
@@ -499,7 +520,7 @@ spec:
     patch:
       operation: INSERT_BEFORE
       value:
-        name: helm-canary.{{ .name }}
+        name: helm-canary.{{ .name }}.{{ .root.Release.Namespace }}
         typed_config:
           '@type': type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
           inlineCode: |
