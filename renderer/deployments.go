@@ -277,6 +277,7 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 	case w.prior != nil && w.Stage.ProductionFromRender():
 		production = rendered
 	}
+	w.productionLabels = stringMapNode(lookup(production, "metadata", "labels"))
 	if err := r.checkServices(w, production, rendered); err != nil {
 		return err
 	}

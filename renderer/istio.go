@@ -47,8 +47,14 @@ func (r *release) routeDestinationRules() error {
 				continue
 			}
 			found = true
+			policies := r.subsetPolicies(doc, rt.w)
 			if err := upsertSubsets(doc.node, subsets); err != nil {
 				return fmt.Errorf("DestinationRule %s: %w", doc.node.GetName(), err)
+			}
+			for _, el := range lookup(doc.node.YNode(), "spec", "subsets").Content {
+				if name := field(el, "name"); name != nil && policies[name.Value] != nil {
+					setField(el, "trafficPolicy", yaml.CopyYNode(policies[name.Value]))
+				}
 			}
 			doc.changed = true
 		}
@@ -65,6 +71,43 @@ func (r *release) routeDestinationRules() error {
 		}
 	}
 	return nil
+}
+
+// subsetPolicies finds, in a chart's DestinationRule, the trafficPolicy of the
+// subsets that covered the workload's pods (TLS mode, connection pool, outlier
+// detection...): the production subset keeps the policy of the chart's subset that
+// selects production's pods, the canary subset that of the one that selects the
+// canary's. Without it, splitting the traffic would silently drop the chart's
+// settings for those pods. When several subsets with different policies cover the
+// same pods, the first one counts, with a warning.
+func (r *release) subsetPolicies(doc *document, w *workload) map[string]*yaml.Node {
+	list := lookup(doc.node.YNode(), "spec", "subsets")
+	if list == nil {
+		return nil
+	}
+	out := map[string]*yaml.Node{}
+	for _, side := range []struct {
+		subset string
+		labels map[string]string
+	}{{SubsetProduction, w.productionLabels}, {SubsetCanary, w.d.labels}} {
+		var from string
+		for _, el := range list.Content {
+			name, policy := field(el, "name"), field(el, "trafficPolicy")
+			if name == nil || name.Value == SubsetProduction || name.Value == SubsetCanary ||
+				!selects(stringMapNode(field(el, "labels")), side.labels) {
+				continue
+			}
+			if from == "" {
+				from, out[side.subset] = name.Value, policy
+				continue
+			}
+			if !equalNode(policy, out[side.subset]) {
+				r.warnf("DestinationRule %s: subsets %s and %s both select Deployment %s's %s pods, with different trafficPolicy; the %s subset takes %s's",
+					doc.node.GetName(), from, name.Value, w.name, side.subset, side.subset, from)
+			}
+		}
+	}
+	return out
 }
 
 func (r *release) subsets(w *workload) []*networking.Subset {

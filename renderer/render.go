@@ -161,6 +161,8 @@ type workload struct {
 	// this render makes anew if the stage needs them (the autoscaler's twin).
 	prior *document
 	stale []*document
+	// productionLabels are the labels of production's pod template at this stage.
+	productionLabels map[string]string
 }
 
 // canaryUp reports whether the workload's canary pods run: every stage but stable

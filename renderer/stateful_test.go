@@ -117,3 +117,48 @@ func TestSelectorChange(t *testing.T) {
 	flow := strings.Replace(appAt("2.0"), "  selector:\n    matchLabels:\n      app: cart\n", "  selector: {matchLabels: {app: \"cart\"}}\n", 1)
 	render(t, flow, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(production)})
 }
+
+// The chart's own subset settings (TLS mode, connection pool) hold for the pods they
+// covered: production's subset keeps those of the subset that selected production's
+// pods, the canary's those of the one that selects the canary's.
+func TestSubsetTrafficPolicyCarriedOver(t *testing.T) {
+	dr := `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: cart-api
+spec:
+  host: cart-api
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      tls: {mode: ISTIO_MUTUAL}
+      connectionPool: {tcp: {maxConnections: 100}}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy:
+      tls: {mode: DISABLE}
+`
+	at := func(v string) string {
+		return strings.Replace(appAt(v), "      labels:\n        app: cart\n", "      labels:\n        app: cart\n        version: v"+v+"\n", 1) + dr
+	}
+	production := render(t, at("1"), Options{Stage: mustStage(t, "stable")})
+	res, err := Render([]byte(at("2")), Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(production)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.Manifest)
+	d := find(t, out, "DestinationRule", "cart-api")
+	wantField(t, d, "spec.subsets[2].name", "production")
+	wantField(t, d, "spec.subsets[2].trafficPolicy", "connectionPool:\n  tcp:\n    maxConnections: 100\ntls:\n  mode: ISTIO_MUTUAL")
+	wantField(t, d, "spec.subsets[3].name", "canary")
+	wantField(t, d, "spec.subsets[3].trafficPolicy", "tls:\n  mode: DISABLE")
+	wantField(t, d, "spec.trafficPolicy.loadBalancer.simple", "LEAST_REQUEST")
+
+	// Pods no subset covered get no subset policy; the host-wide one still applies.
+	plain := render(t, appAt("2.0")+dr, Options{Stage: mustStage(t, "10")})
+	wantField(t, find(t, plain, "DestinationRule", "cart-api"), "spec.subsets[3].trafficPolicy", "<none>")
+}
