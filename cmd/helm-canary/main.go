@@ -9,7 +9,8 @@ import (
 	"os"
 )
 
-// version is set from plugin.yaml by the Makefile through -ldflags.
+// version is set from plugin.yaml through -ldflags by the Makefile, hack/dist and the
+// install hook.
 var version = "dev"
 
 func main() {
