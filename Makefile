@@ -10,13 +10,22 @@ LDFLAGS     := -X main.version=$(VERSION)
 FUZZTIME    ?= 30s
 BENCH_N     ?= 3000
 
-.PHONY: help build test test-unit testbin fuzz bench demo vet fmt clean
+.PHONY: help build dist test test-unit testbin fuzz bench demo vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
 
 build: ## build bin/helm-canary
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/helm-canary ./cmd/helm-canary
+
+# SIGN_KEY: the release's OpenPGP secret key file (gpg --export-secret-keys --armor ID);
+# its passphrase in HELM_CANARY_SIGN_PASSPHRASE. Without it the Helm 4 tarballs are
+# unsigned. PLATFORMS: e.g. PLATFORMS=host for this machine's only. See RELEASING.md.
+SIGN_KEY    ?=
+PLATFORMS   ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
+
+dist: ## release tarballs for Helm 3 and 4, SHA256SUMS, .prov (SIGN_KEY=file) in dist/vVERSION
+	$(GO) run ./hack/dist -out dist -platforms '$(PLATFORMS)' $(if $(SIGN_KEY),-key '$(SIGN_KEY)')
 
 testbin: ## build (once) and cache etcd, kube-apiserver, helm 3, helm 4 and Istio's CRDs; install luajit
 	bash hack/testbin.sh all
@@ -46,4 +55,4 @@ demo: build ## walk examples/productpage through every stage on a local API serv
 	$(GO) run ./hack/demo
 
 clean: ## remove build output (the cached binaries stay in ~/.cache/helm-canary)
-	rm -rf bin
+	rm -rf bin dist

@@ -7,15 +7,19 @@
 # error", so whatever `render` writes to stderr (errors and warnings) is also
 # appended to a log file, by default ~/.local/state/helm-canary/postrender.log:
 #   HELM_CANARY_LOG   the log file
-#   HELM_CANARY_BIN   the helm-canary binary (default: bin/helm-canary of this checkout)
+#   HELM_CANARY_BIN   the helm-canary binary (default: bin/helm-canary next to this
+#                     script, as in the release tarball, else that of this checkout)
 set -u
 
 log=${HELM_CANARY_LOG:-${XDG_STATE_HOME:-$HOME/.local/state}/helm-canary/postrender.log}
 
 # Helm installs a local plugin directory as a symbolic link and runs this script
 # through it: cd -P resolves the link, so ../.. is the checkout, not Helm's data home.
-root=$(cd -P "$(dirname "$0")/../.." && pwd -P)
-bin=${HELM_CANARY_BIN:-$root/bin/helm-canary}
+here=$(cd -P "$(dirname "$0")" && pwd -P)
+root=$(cd -P "$here/../.." && pwd -P)
+bin=$root/bin/helm-canary
+[ -x "$here/bin/helm-canary" ] && bin=$here/bin/helm-canary
+bin=${HELM_CANARY_BIN:-$bin}
 
 stderr=$(mktemp "${TMPDIR:-/tmp}/helm-canary-postrender.XXXXXX") || exit 1
 trap 'rm -f "$stderr"' EXIT
