@@ -216,3 +216,29 @@ func TestGatewayObjectsPerNamespace(t *testing.T) {
 		t.Errorf("error %q does not name the namespace", err)
 	}
 }
+
+// An invalid RE2 in a workload's match is refused at render time, naming the
+// workload, the match and the field; Envoy would reject the route, and until then
+// nothing would match it.
+func TestMatchRegexMustBeRE2(t *testing.T) {
+	for _, c := range []struct{ match, want string }{
+		{"[{headers: {end-user: {regex: \"(jason\"}}}]", "workload cart: match[0].headers.end-user.regex \"(jason\" is not a valid RE2"},
+		{"[{uri: {prefix: /}}, {uri: {regex: \"a**\"}}]", "workload cart: match[1].uri.regex"},
+		{"[{queryParams: {v: {regex: \"(?<=x)y\"}}}]", "workload cart: match[0].queryParams.v.regex"},
+		{"[{withoutHeaders: {x: {regex: \"\\\\8\"}}}]", "workload cart: match[0].withoutHeaders.x.regex"},
+	} {
+		c2, err := ParseConfig([]byte("stage: \"10\"\nworkloads:\n  cart:\n    match: " + c.match + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opts Options
+		if err := c2.Apply(&opts); err != nil {
+			t.Fatal(err)
+		}
+		if err := renderErr(t, appAt("2.0"), opts); !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q, want %q", c.match, err, c.want)
+		}
+	}
+	// A valid one still renders.
+	renderConfig(t, appAt("2.0"), "stage: \"10\"\nworkloads:\n  cart:\n    match: [{headers: {x-user-email: {regex: \".*@gmail\\\\.com\"}}}]\n")
+}

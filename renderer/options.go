@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -301,6 +302,11 @@ func (o Options) validate() error {
 		if w.Sticky != nil && w.Sticky.MaxAge < 0 {
 			return fmt.Errorf("workload %s: sticky.maxAge %d must be 0 (a session cookie) or more seconds", name, w.Sticky.MaxAge)
 		}
+		for i, m := range w.Match {
+			if err := checkRegexes(m); err != nil {
+				return fmt.Errorf("workload %s: match[%d].%w", name, i, err)
+			}
+		}
 		if w.UserPercent != nil && w.UserPercent.Header == "" {
 			return fmt.Errorf("workload %s: userPercent needs the header that identifies a user", name)
 		}
@@ -380,6 +386,47 @@ func validateLabelKey(key string) string {
 		}
 	}
 	return ""
+}
+
+// checkRegexes compiles every regex of a match request as RE2 (Go's regexp is
+// RE2's syntax, and what Istio's own validation uses): Envoy refuses a route with an
+// invalid one, and until then the route matches nothing.
+func checkRegexes(m *networking.HTTPMatchRequest) error {
+	check := func(field string, sm *networking.StringMatch) error {
+		re, ok := sm.GetMatchType().(*networking.StringMatch_Regex)
+		if !ok {
+			return nil
+		}
+		if _, err := regexp.Compile(re.Regex); err != nil {
+			return fmt.Errorf("%s.regex %q is not a valid RE2 regular expression: %v", field, re.Regex, err)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		field string
+		sm    *networking.StringMatch
+	}{{"uri", m.GetUri()}, {"scheme", m.GetScheme()}, {"method", m.GetMethod()}, {"authority", m.GetAuthority()}} {
+		if err := check(f.field, f.sm); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		field string
+		hs    map[string]*networking.StringMatch
+	}{{"headers", m.GetHeaders()}, {"queryParams", m.GetQueryParams()}, {"withoutHeaders", m.GetWithoutHeaders()}} {
+		field, hs := f.field, f.hs
+		names := make([]string, 0, len(hs))
+		for k := range hs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if err := check(field+"."+k, hs[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // parseMatch reads one Istio HTTPMatchRequest written in YAML, with Istio's own

@@ -48,6 +48,9 @@ func New(manifest []byte) (*Router, error) {
 	}
 	r := &Router{}
 	for _, vs := range m.Of("VirtualService") {
+		if err := checkRegexes(vs.Node); err != nil {
+			return nil, err
+		}
 		r.vservices = append(r.vservices, vs.Node)
 	}
 	if r.taggers, err = m.UserTaggers(); err != nil {
@@ -249,6 +252,46 @@ func matchOne(m *yaml.Node, headers map[string]string, path, method string, quer
 		}
 	}
 	return true
+}
+
+// checkRegexes compiles every regex of a VirtualService's http matches: Istio
+// refuses a route with an invalid RE2, so the simulator must not read it as "no
+// match".
+func checkRegexes(vs *yaml.RNode) error {
+	routes, _ := vs.Pipe(yaml.Lookup("spec", "http"))
+	if routes == nil {
+		return nil
+	}
+	for i, route := range routes.YNode().Content {
+		list := mapping(route, "match")
+		if list == nil {
+			continue
+		}
+		for j, m := range list.Content {
+			var fields []string
+			var sms []*yaml.Node
+			for _, f := range []string{"uri", "scheme", "method", "authority"} {
+				fields, sms = append(fields, f), append(sms, mapping(m, f))
+			}
+			for _, f := range []string{"headers", "queryParams", "withoutHeaders"} {
+				if hs := mapping(m, f); hs != nil && hs.Kind == yaml.MappingNode {
+					for k := 0; k+1 < len(hs.Content); k += 2 {
+						fields, sms = append(fields, f+"."+hs.Content[k].Value), append(sms, hs.Content[k+1])
+					}
+				}
+			}
+			for k, sm := range sms {
+				if mapping(sm, "regex") == nil {
+					continue
+				}
+				if _, err := regexp.Compile(scalar(sm, "regex")); err != nil {
+					return fmt.Errorf("VirtualService %s route %s: match[%d].%s.regex %q is not a valid RE2 regular expression (Istio rejects the route): %v",
+						vs.GetName(), routeName(route, i), j, fields[k], scalar(sm, "regex"), err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // stringMatch applies an Istio StringMatch; present says the value exists (an empty

@@ -152,3 +152,26 @@ spec:
 		}
 	}
 }
+
+// An invalid RE2 is an error naming the VirtualService, the route and the field,
+// not a silent "no match": Istio refuses such a route.
+func TestInvalidRegexReported(t *testing.T) {
+	_, err := New([]byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: x}
+spec:
+  hosts: [x]
+  http:
+  - name: ok
+    match: [{uri: {regex: "/ok.*"}}]
+    route: [{destination: {host: x, subset: a}}]
+  - name: jason
+    match: [{uri: {prefix: /}}, {headers: {end-user: {regex: "(jason"}}}]
+    route: [{destination: {host: x, subset: canary}}]
+  - route: [{destination: {host: x, subset: b}}]
+`))
+	want := `VirtualService x route jason: match[1].headers.end-user.regex "(jason" is not a valid RE2`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}

@@ -476,6 +476,8 @@ func TestLibraryRoutingChecks(t *testing.T) {
 		{"match item not a dict", []string{"routing.match={jason}"}, []string{"routing.match[0] must be an Istio HTTPMatchRequest"}},
 		{"unknown routing key", []string{"routing.mtach[0].uri.prefix=/"}, []string{"routing.mtach: unknown key"}},
 		{"mesh", []string{"mesh=linkerd"}, []string{`mesh "linkerd": use istio or asm`}},
+		{"match with an invalid regex", []string{"routing.match[0].headers.end-user.regex=(jason"}, []string{"mustRegexMatch", "error parsing regexp", "(jason"}},
+		{"match with an invalid uri regex", []string{"routing.match[0].uri.regex=a**"}, []string{"mustRegexMatch", "error parsing regexp", "**"}},
 		{"sticky cookie with attributes", []string{"routing.sticky.cookie=cv=1; Domain=evil.example"}, []string{"routing.sticky.cookie", "is not a cookie name"}},
 		{"userPercent header with Lua", []string{"routing.userPercent.header=x-user\nos.execute('id') --"}, []string{"routing.userPercent.header", "is not an HTTP header name"}},
 		{"userPercent tagHeader with a quote", []string{`routing.userPercent.header=x-user-id,routing.userPercent.tagHeader=x"); os.execute("id`}, []string{"routing.userPercent.tagHeader", "is not an HTTP header name"}},

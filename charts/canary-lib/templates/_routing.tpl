@@ -27,6 +27,25 @@ puts canary-lib.extraRoutes ahead of the weighted route and decorates that route
 {{- if not (kindIs "map" $m) -}}
 {{- fail (printf "canary-lib (%s): %s.match[%d] must be an Istio HTTPMatchRequest, e.g. {headers: {end-user: {exact: jason}}}" $name $path $i) -}}
 {{- end -}}
+{{- /* Every regex must be RE2: Envoy refuses the route otherwise. Templates cannot
+catch an error, so an invalid one fails in mustRegexMatch, whose message quotes the
+faulty part ("error parsing regexp: missing closing ): `(jason`"). */ -}}
+{{- range $f := list "uri" "scheme" "method" "authority" -}}
+{{- with index $m $f -}}
+{{- if and (kindIs "map" .) (hasKey . "regex") -}}
+{{- $_ := mustRegexMatch (printf "%v" .regex) "" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $f := list "headers" "queryParams" "withoutHeaders" -}}
+{{- with index $m $f -}}
+{{- range $_, $sm := . -}}
+{{- if and (kindIs "map" $sm) (hasKey $sm "regex") -}}
+{{- $_ := mustRegexMatch (printf "%v" $sm.regex) "" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- with $r.sticky -}}
