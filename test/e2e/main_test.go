@@ -97,6 +97,11 @@ func copyCheckout(root, dir string) error {
 			return err
 		}
 		if skip[rel] {
+			if !d.IsDir() {
+				// In a git worktree .git is a file, and SkipDir on a file would skip
+				// the rest of the directory (everything after .git).
+				return nil
+			}
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dir, rel)
