@@ -84,6 +84,16 @@ func (r *release) splitDeployments() error {
 			d.node = nil
 			continue // a Deployment nothing routes to is left alone
 		}
+		if !anyRouted(svcs) {
+			names := serviceNames(svcs)
+			if r.explicit != nil {
+				return fmt.Errorf("Deployment %s: Istio proxies none of the ports of the Services that select its pods (%s: UDP or SCTP only), so no route can split their traffic; drop --workload %s",
+					dep.name, names, dep.name)
+			}
+			r.warnf("Deployment %s is not canaried: Istio proxies none of the ports of the Services that select its pods (%s: UDP or SCTP only)", dep.name, names)
+			d.node = nil
+			continue
+		}
 		if ok, err := r.checkStateful(dep, n); err != nil || !ok {
 			if err != nil {
 				return err
@@ -570,4 +580,21 @@ func (r *release) replacePrior() error {
 		}
 	}
 	return nil
+}
+
+func anyRouted(svcs []*service) bool {
+	for _, svc := range svcs {
+		if planPorts(svc).routed {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceNames(svcs []*service) string {
+	var names []string
+	for _, svc := range svcs {
+		names = append(names, svc.name)
+	}
+	return strings.Join(names, ", ")
 }

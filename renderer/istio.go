@@ -3,6 +3,7 @@ package renderer
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -150,25 +151,41 @@ func upsertSubsets(dr *yaml.RNode, subsets []*networking.Subset) error {
 
 // routeVirtualServices weights the traffic to each canaried Deployment. In the
 // chart's own VirtualServices (for the Service's host, or a gateway's routing to it),
-// every http route whose destinations all reach the Deployment's pods (the bare host,
-// or a subset whose labels select them) gets the production/canary pair; its
-// matches, timeouts, retries, name and destination port are kept, and routes that
-// reach other Deployments (subset v1 of another version, say) are left alone. When no
-// VirtualService has the host, one is created.
+// every http, tcp and tls route whose destinations all reach the Deployment's pods
+// (the bare host, or a subset whose labels select them) gets the production/canary
+// pair; its matches, timeouts, retries, name and destination port are kept, and
+// routes that reach other Deployments (subset v1 of another version, say) are left
+// alone. A TCP or TLS port of the Service that no route of the host's
+// VirtualService covers gets a weighted route of its own. When no VirtualService has
+// the host, one is created: http routes for the HTTP ports, a tcp route per TCP
+// port, a tls route per TLS port (Istio ignores http routes on those).
 func (r *release) routeVirtualServices() error {
 	for _, rt := range r.routings() {
+		plan := planPorts(rt.svc)
 		found := false
+		var sni []string
 		for _, doc := range r.vservices {
-			forHost := false
+			var names []string
 			for _, h := range stringList(doc.node, "spec", "hosts") {
 				if HostMatches(h, rt.svc.name, rt.svc.ns) {
-					forHost = true
+					names = append(names, h)
 				}
 			}
+			forHost := len(names) > 0
 			found = found || forHost
 			weighted, err := r.weightRoutes(doc, rt)
 			if err != nil {
 				return err
+			}
+			if forHost && rt.bySubset {
+				added, err := r.addL4Routes(doc, rt, plan, names)
+				if err != nil {
+					return err
+				}
+				weighted += added
+				if sni == nil {
+					sni = names
+				}
 			}
 			if forHost && weighted == 0 && rt.bySubset {
 				r.warnf("VirtualService %s sends no traffic for host %s to Deployment %s's pods (its routes go to other hosts or subsets), so the canary gets none from it",
@@ -176,16 +193,28 @@ func (r *release) routeVirtualServices() error {
 			}
 		}
 		if found {
+			if sni == nil {
+				sni = []string{rt.svc.name}
+			}
+			r.warnPorts(rt, plan, sni)
 			continue
 		}
-		route, err := r.destinations(rt, nil)
-		if err != nil {
-			return err
+		sni = sniNames(rt.svc)
+		r.warnPorts(rt, plan, sni)
+		if !plan.routed {
+			continue // no port a route could split: warned above
 		}
-		spec := &networking.VirtualService{
-			Hosts: []string{rt.svc.name},
-			Http:  []*networking.HTTPRoute{{Route: route}},
+		// With TLS ports, every name a client may send as SNI is a host too (Istio
+		// requires sniHosts to be among the hosts).
+		spec := &networking.VirtualService{Hosts: sni}
+		if plan.http {
+			route, err := r.destinations(rt, nil)
+			if err != nil {
+				return err
+			}
+			spec.Http = []*networking.HTTPRoute{{Route: route}}
 		}
+		spec.Tcp, spec.Tls = r.l4Routes(rt, plan, rt.svc.name, sni)
 		if gw := rt.w.Gateway; gw != nil {
 			spec.Gateways = []string{gw.Name, "mesh"}
 			spec.Hosts = append(spec.Hosts, gw.Hosts...)
@@ -194,10 +223,12 @@ func (r *release) routeVirtualServices() error {
 		if err != nil {
 			return err
 		}
-		if err := fixZeroWeights(n, "spec", "http"); err != nil {
-			return err
+		for _, section := range []string{"http", "tcp", "tls"} {
+			if err := fixZeroWeights(n, "spec", section); err != nil {
+				return err
+			}
 		}
-		if rt.bySubset {
+		if rt.bySubset && plan.http {
 			http := lookup(n.YNode(), "spec", "http")
 			if err := r.decorateWeighted(http.Content[0], rt.w, rt.svc.name, nil); err != nil {
 				return err
@@ -214,13 +245,10 @@ func (r *release) routeVirtualServices() error {
 }
 
 // weightRoutes rewrites the routes of one VirtualService that reach the workload
-// and returns how many it rewrote.
+// and returns how many it rewrote. The routing extras (match, sticky, user
+// percentages, mirror) are HTTP routing: only http routes get them.
 func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
-	http := lookup(doc.node.YNode(), "spec", "http")
-	if http == nil {
-		return 0, nil
-	}
-	if rt.w.prior != nil {
+	if http := lookup(doc.node.YNode(), "spec", "http"); http != nil && rt.w.prior != nil {
 		// A stream rendered before: its routing extras are made anew for this stage.
 		if err := r.undoPriorRouting(doc, http, rt); err != nil {
 			return 0, err
@@ -231,41 +259,50 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 	}
 	subsets := r.subsetLabels(rt.svc)
 	weighted := 0
-	indexes := map[int]bool{}
-	var host string
-	var port *yaml.Node
-	for i, el := range http.Content {
-		dests := field(el, "route")
-		if dests == nil || len(dests.Content) == 0 {
+	for _, section := range []string{"http", "tcp", "tls"} {
+		routes := lookup(doc.node.YNode(), "spec", section)
+		if routes == nil {
 			continue
 		}
-		reaches := true
-		for _, d := range dests.Content {
-			if !r.reaches(d, rt, subsets) {
-				reaches = false
+		indexes := map[int]bool{}
+		var host string
+		var port *yaml.Node
+		for i, el := range routes.Content {
+			dests := field(el, "route")
+			if dests == nil || len(dests.Content) == 0 {
+				continue
 			}
+			reaches := true
+			for _, d := range dests.Content {
+				if !r.reaches(d, rt, subsets) {
+					reaches = false
+				}
+			}
+			if !reaches {
+				continue
+			}
+			p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
+			if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
+				return 0, err
+			}
+			weighted++
+			if section != "http" {
+				continue
+			}
+			host = stringAt(yaml.NewRNode(field(el, "route").Content[0]), "destination", "host")
+			if p != nil {
+				port = p.YNode()
+			}
+			if err := r.decorateWeighted(el, rt.w, host, port); err != nil {
+				return 0, err
+			}
+			indexes[i] = true
 		}
-		if !reaches {
-			continue
-		}
-		p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
-		if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
-			return 0, err
-		}
-		host = stringAt(yaml.NewRNode(field(el, "route").Content[0]), "destination", "host")
-		if p != nil {
-			port = p.YNode()
-		}
-		if err := r.decorateWeighted(el, rt.w, host, port); err != nil {
-			return 0, err
-		}
-		indexes[i] = true
-		weighted++
-	}
-	if weighted > 0 {
-		var err error
-		if http.Content, err = r.withExtras(http.Content, indexes, rt.w, host, port); err != nil {
-			return 0, fmt.Errorf("VirtualService %s: %w", doc.node.GetName(), err)
+		if len(indexes) > 0 {
+			var err error
+			if routes.Content, err = r.withExtras(routes.Content, indexes, rt.w, host, port); err != nil {
+				return 0, fmt.Errorf("VirtualService %s: %w", doc.node.GetName(), err)
+			}
 		}
 	}
 	return weighted, nil
@@ -322,6 +359,70 @@ func isExtraRouteName(name string) bool {
 	for _, suffix := range []string{"sticky", "match", "users-" + SubsetCanary, "users-" + SubsetProduction} {
 		if name == "helm-canary-"+suffix || strings.HasSuffix(name, "-"+suffix) {
 			return true
+		}
+	}
+	return false
+}
+
+// addL4Routes appends to a VirtualService for the Service's host a weighted tcp or
+// tls route for each TCP or TLS port of the Service that none of its routes covers
+// (a route covers a port when one of its matches names the port or no port), and
+// returns how many it added. Without them, Istio sends that port's connections to
+// every pod of the Service, by pod count.
+func (r *release) addL4Routes(doc *document, rt routing, plan portPlan, names []string) (int, error) {
+	added := 0
+	spec := lookup(doc.node.YNode(), "spec")
+	tcp, tls := r.l4Routes(rt, plan, rt.svc.name, names)
+	for _, s := range []struct {
+		section string
+		ports   []servicePort
+		routes  []proto.Message
+	}{
+		{"tcp", plan.tcp, messages(tcp)},
+		{"tls", plan.tls, messages(tls)},
+	} {
+		for i, p := range s.ports {
+			existing := field(spec, s.section)
+			if existing != nil && coversPort(existing, p.number) {
+				continue
+			}
+			n, err := toNode(s.routes[i])
+			if err != nil {
+				return 0, err
+			}
+			zeroWeights(n.YNode())
+			if existing == nil {
+				existing = &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq}
+				setField(spec, s.section, existing)
+			}
+			existing.Content = append(existing.Content, n.YNode())
+			doc.changed = true
+			added++
+		}
+	}
+	return added, nil
+}
+
+func messages[T proto.Message](l []T) []proto.Message {
+	out := make([]proto.Message, len(l))
+	for i, m := range l {
+		out[i] = m
+	}
+	return out
+}
+
+// coversPort reports whether one of the routes applies to connections on port.
+func coversPort(routes *yaml.Node, port uint32) bool {
+	for _, route := range routes.Content {
+		matches := field(route, "match")
+		if matches == nil || len(matches.Content) == 0 {
+			return true
+		}
+		for _, m := range matches.Content {
+			p := field(m, "port")
+			if p == nil || p.Value == "0" || p.Value == strconv.FormatUint(uint64(port), 10) {
+				return true
+			}
 		}
 	}
 	return false
@@ -443,18 +544,22 @@ func fixZeroWeights(n *yaml.RNode, path ...string) error {
 		return err
 	}
 	for _, route := range http.YNode().Content {
-		dests := yaml.NewRNode(route).Field("route")
-		if dests == nil || len(dests.Value.YNode().Content) < 2 {
-			continue
-		}
-		for _, d := range dests.Value.YNode().Content {
-			dn := yaml.NewRNode(d)
-			if dn.Field("weight") == nil {
-				setField(d, "weight", intScalar("0"))
-			}
-		}
+		zeroWeights(route)
 	}
 	return nil
+}
+
+// zeroWeights writes weight: 0 on a route's weighted destinations that lack one.
+func zeroWeights(route *yaml.Node) {
+	dests := field(route, "route")
+	if dests == nil || len(dests.Content) < 2 {
+		return
+	}
+	for _, d := range dests.Content {
+		if field(d, "weight") == nil {
+			setField(d, "weight", intScalar("0"))
+		}
+	}
 }
 
 // istioObject wraps an istio.io/api spec into a networking.istio.io/v1 object for a

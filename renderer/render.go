@@ -114,6 +114,8 @@ type release struct {
 	// priorOf maps the canary Deployments of an earlier render to their production
 	// Deployment's name.
 	priorOf map[*document]string
+	// warnedPorts marks the Services whose ports were reported already.
+	warnedPorts map[*service]bool
 }
 
 // deployment is what the later steps need to know of a Deployment.
@@ -132,6 +134,8 @@ type service struct {
 	selector   map[string]string
 	labels     *yaml.Node // metadata.labels, copied onto the routing objects
 	namedPorts []string   // targetPorts given by name
+	ports      []servicePort
+	typ        string // spec.type; "" is ClusterIP
 }
 
 // workload is one canaried Deployment and everything that routes to it.
@@ -353,13 +357,18 @@ func (r *release) indexServices() error {
 			continue
 		}
 		spec := lookup(n.YNode(), "spec")
-		if t := field(spec, "type"); t != nil && t.Value == "ExternalName" {
+		typ := ""
+		if t := field(spec, "type"); t != nil {
+			typ = t.Value
+		}
+		if typ == "ExternalName" {
 			continue
 		}
-		svc := &service{doc: d, name: meta.name, ns: meta.ns,
+		svc := &service{doc: d, name: meta.name, ns: meta.ns, typ: typ,
 			selector:   stringMapNode(field(spec, "selector")),
 			labels:     lookup(n.YNode(), "metadata", "labels"),
-			namedPorts: namedTargetPorts(spec)}
+			namedPorts: namedTargetPorts(spec),
+			ports:      servicePorts(spec)}
 		r.services = append(r.services, svc)
 		// Services are never changed: keep the facts, let the parsed tree go.
 		d.node = nil
