@@ -3,6 +3,7 @@ package renderer
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -281,6 +282,9 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 			if !reaches {
 				continue
 			}
+			if err := r.checkCutOff(doc, el, section, i, dests, rt, subsets); err != nil {
+				return 0, err
+			}
 			p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
 			if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
 				return 0, err
@@ -426,6 +430,46 @@ func coversPort(routes *yaml.Node, port uint32) bool {
 		}
 	}
 	return false
+}
+
+// checkCutOff refuses to weight a route whose destinations also reach other
+// Deployments' pods (the bare host of a Service that selects several Deployments,
+// or a subset whose labels select theirs too): the production/canary pair reaches
+// only the workload's pods, so the others would lose that traffic.
+func (r *release) checkCutOff(doc *document, route *yaml.Node, section string, i int, dests *yaml.Node, rt routing, subsets map[string]map[string]string) error {
+	others := rt.w.others[rt.svc]
+	if len(others) == 0 {
+		return nil
+	}
+	var cut []*deployment
+	for _, d := range dests.Content {
+		dest := lookup(d, "destination")
+		var rest map[string]string
+		if subset := field(dest, "subset"); subset != nil && subset.Value != "" {
+			rest = map[string]string{}
+			for k, v := range subsets[subset.Value] {
+				if k != r.track {
+					rest[k] = v
+				}
+			}
+		}
+		for _, o := range others {
+			if (len(rest) == 0 || selects(rest, o.labels)) && !slices.Contains(cut, o) {
+				cut = append(cut, o)
+			}
+		}
+	}
+	if len(cut) == 0 {
+		return nil
+	}
+	name := fmt.Sprintf("%s[%d]", section, i)
+	if n := field(route, "name"); n != nil && n.Value != "" {
+		name = fmt.Sprintf("%s (%s)", name, n.Value)
+	}
+	names := deploymentNames(cut)
+	return fmt.Errorf("VirtualService %s route %s sends traffic for %s to the pods of Deployment %s and also of %s: splitting it between %s's production and canary subsets would cut %s off. "+
+		"Route each Deployment by a DestinationRule subset of its own labels in that VirtualService (as bookinfo's reviews does); helm-canary then splits only the routes that reach %s",
+		doc.node.GetName(), name, rt.svc.name, rt.w.name, names, rt.w.name, names, rt.w.name)
 }
 
 // reaches reports whether a route destination sends traffic to the workload's pods.

@@ -158,6 +158,8 @@ type workload struct {
 	blocked error
 	// WorkloadOptions are this workload's stage and settings.
 	WorkloadOptions
+	// others are the Deployments besides this one that a Service of it selects.
+	others map[*service][]*deployment
 	// version names the canary's pod template (its images), for the sticky cookie.
 	version string
 	// prior is the canary Deployment an earlier render made, when the stream was

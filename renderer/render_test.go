@@ -414,8 +414,38 @@ spec:
 `
 
 func TestServiceSelectingSeveralDeployments(t *testing.T) {
-	t.Run("--workload picks one", func(t *testing.T) {
-		res, err := Render([]byte(reviews), Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v2"}})
+	// Sending all of reviews to reviews-v2's subsets would cut reviews-v1 off.
+	t.Run("--workload picks one: refused without per-Deployment routes", func(t *testing.T) {
+		err := renderErr(t, reviews, Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v2"}})
+		for _, want := range []string{"Service reviews selects the pods of Deployment reviews-v2 and also of reviews-v1", "cut reviews-v1 off", "DestinationRule subset of its own labels", "a Service of its own"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+	routed := reviews + `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: all, labels: {app: reviews}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+`
+	t.Run("--workload picks one: the chart routes each Deployment by subset", func(t *testing.T) {
+		res, err := Render([]byte(routed), Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v2"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,13 +454,28 @@ func TestServiceSelectingSeveralDeployments(t *testing.T) {
 		if strings.Contains(out, "reviews-v1-canary") {
 			t.Error("reviews-v1 was canaried too")
 		}
-		// The subsets keep to reviews-v2's pods.
-		wantField(t, find(t, out, "DestinationRule", "reviews"), "spec.subsets[1].labels",
+		// The subsets keep to reviews-v2's pods; reviews-v1 keeps its route.
+		wantField(t, find(t, out, "DestinationRule", "reviews"), "spec.subsets[4].labels",
 			"app: reviews\nhelm-canary.io/track: canary\nversion: v2")
-		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "reviews-v1") {
-			t.Errorf("warnings = %q, want one about reviews-v1 losing traffic", res.Warnings)
+		vs := find(t, out, "VirtualService", "reviews")
+		if w := weights(t, vs, 0); w["production"] != "90" || w["canary"] != "10" {
+			t.Errorf("jason's route to v2: %v, want 90/10", w)
+		}
+		if w := weights(t, vs, 1); len(w) != 1 || w["v1"] != "" {
+			t.Errorf("the default route to v1 changed: %v", w)
 		}
 	})
+	for _, dest := range []string{"{host: reviews}", "{host: reviews, subset: all}"} {
+		t.Run("--workload picks one: a route to "+dest+" is refused", func(t *testing.T) {
+			in := strings.Replace(routed, "{destination: {host: reviews, subset: v1}}", "{destination: "+dest+"}", 1)
+			err := renderErr(t, in, Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v2"}})
+			for _, want := range []string{"VirtualService reviews route http[1]", "Deployment reviews-v2 and also of reviews-v1", "cut reviews-v1 off"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
 	t.Run("by default none is canaried, with a warning", func(t *testing.T) {
 		res, err := Render([]byte(reviews), Options{Stage: mustStage(t, "10")})
 		if err != nil {

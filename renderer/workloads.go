@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -81,7 +82,8 @@ func (r *release) resolveSharedHosts() error {
 		}
 	}
 
-	// A Service that selects a canaried Deployment and others too: say what happens.
+	// A Service that selects a canaried Deployment and others too (bookinfo's
+	// reviews with --workload reviews-v2): the routes must not cut the others off.
 	selectedBy := map[*service][]*deployment{}
 	for _, dep := range r.deployments {
 		for _, svc := range r.index.selecting(dep.ns, dep.labels) {
@@ -90,15 +92,22 @@ func (r *release) resolveSharedHosts() error {
 	}
 	for _, w := range r.workloads {
 		for _, svc := range w.services {
-			var others []string
-			for _, dep := range selectedBy[svc] {
-				if dep != w.d {
-					others = append(others, dep.name)
-				}
+			others, err := r.othersSelectedBy(svc, w, selectedBy[svc])
+			if err != nil {
+				return err
 			}
-			if len(others) > 0 && !r.hasVirtualServiceFor(svc) {
-				r.warnf("Service %s also selects Deployments %s; while %s is canaried, requests to %s go only to %s's production and canary pods",
-					svc.name, strings.Join(others, ", "), w.name, svc.name, w.name)
+			if len(others) == 0 {
+				continue
+			}
+			if w.others == nil {
+				w.others = map[*service][]*deployment{}
+			}
+			w.others[svc] = others
+			if !r.hasVirtualServiceFor(svc) {
+				names := deploymentNames(others)
+				return fmt.Errorf("Service %s selects the pods of Deployment %s and also of %s: a VirtualService sending %s to %s's production and canary subsets would cut %s off. "+
+					"Give %s a VirtualService that routes to each Deployment by a DestinationRule subset of its own labels (as bookinfo's reviews does); helm-canary then splits only the routes that reach %s. Or give %s a Service of its own",
+					svc.name, w.name, names, svc.name, w.name, names, svc.name, w.name, w.name)
 			}
 		}
 	}
@@ -139,6 +148,72 @@ func (idx serviceIndex) selecting(ns string, labels map[string]string) []*servic
 	// Map iteration order is random; keep the input order for stable output.
 	sort.Slice(out, func(i, j int) bool { return out[i].doc.index < out[j].doc.index })
 	return out
+}
+
+// othersSelectedBy lists the Deployments of the stream, other than the workload
+// (and canaries an earlier render made), whose pods the Service selects: those
+// parsed already (every Deployment, without named workloads) as the index found
+// them, and with named workloads the unparsed ones whose text holds every value of
+// the selector, parsed now (a few, for a few named workloads).
+func (r *release) othersSelectedBy(svc *service, w *workload, parsed []*deployment) ([]*deployment, error) {
+	own := func(d *document) bool {
+		_, prior := r.priorOf[d]
+		return d == w.d.doc || d.name == w.name+CanarySuffix || prior
+	}
+	var out []*deployment
+	for _, dep := range parsed {
+		if !own(dep.doc) {
+			out = append(out, dep)
+		}
+	}
+	if r.explicit == nil {
+		return out, nil
+	}
+	var values [][]byte
+	for _, v := range svc.selector {
+		values = append(values, []byte(v))
+	}
+	for _, d := range r.deploymentDocs {
+		if d.parsed || own(d) || !mayContainAll(d.body, values) {
+			continue
+		}
+		n, err := d.parse()
+		if err != nil {
+			return nil, err
+		}
+		if n == nil || !strings.HasPrefix(n.GetApiVersion(), "apps/") {
+			continue
+		}
+		meta := metaOf(n)
+		labels := stringMapNode(lookup(n.YNode(), "spec", "template", "metadata", "labels"))
+		if !meta.hook && sameNamespace(meta.ns, svc.ns) && selects(svc.selector, labels) {
+			out = append(out, &deployment{doc: d, name: meta.name, ns: meta.ns, labels: labels,
+				selector: stringMapNode(lookup(n.YNode(), "spec", "selector", "matchLabels"))})
+		}
+		// Passed through as rendered: drop the tree.
+		d.node, d.parsed = nil, false
+	}
+	return out, nil
+}
+
+func mayContainAll(body []byte, values [][]byte) bool {
+	if bytes.IndexByte(body, '\\') >= 0 {
+		return true
+	}
+	for _, v := range values {
+		if !bytes.Contains(body, v) {
+			return false
+		}
+	}
+	return true
+}
+
+func deploymentNames(deps []*deployment) string {
+	var names []string
+	for _, d := range deps {
+		names = append(names, d.name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (r *release) hasVirtualServiceFor(svc *service) bool {
