@@ -24,37 +24,44 @@ func FormatSplits(splits []Split) string {
 	return strings.Join(parts, ", ")
 }
 
-// Routes lists, for every http route of a VirtualService (decoded, from a manifest
-// or live) that reaches the service through its production or canary subset or its
-// bare host, the traffic split, in route order. namespace is the service's ("" for
-// any).
+// Routes lists, for every http, tcp and tls route of a VirtualService (decoded,
+// from a manifest or live) that reaches the service through its production or
+// canary subset or its bare host, the traffic split, in that order. namespace is the
+// service's ("" for any).
 func Routes(virtualService map[string]any, service, namespace string) []Split {
-	routes, _ := Dig(virtualService, "spec", "http").([]any)
 	var out []Split
-	for _, r := range routes {
-		dests, _ := Dig(r, "route").([]any)
-		var split Split
-		relevant := false
-		for _, d := range dests {
-			if !HostMatches(str(Dig(d, "destination", "host")), service, namespace) {
-				continue
+	for _, section := range []string{"http", "tcp", "tls"} {
+		routes, _ := Dig(virtualService, "spec", section).([]any)
+		for _, r := range routes {
+			dests, _ := Dig(r, "route").([]any)
+			if split, ok := splitOf(dests, service, namespace); ok {
+				out = append(out, split)
 			}
-			weight := 100
-			if len(dests) > 1 {
-				weight, _ = toInt(Dig(d, "weight"))
-			}
-			switch str(Dig(d, "destination", "subset")) {
-			case renderer.SubsetCanary:
-				split.Canary, relevant = weight, true
-			case renderer.SubsetProduction, "":
-				split.Production, relevant = weight, true
-			}
-		}
-		if relevant {
-			out = append(out, split)
 		}
 	}
 	return out
+}
+
+// splitOf reads the production/canary split of one route's destinations.
+func splitOf(dests []any, service, namespace string) (Split, bool) {
+	var split Split
+	relevant := false
+	for _, d := range dests {
+		if !HostMatches(str(Dig(d, "destination", "host")), service, namespace) {
+			continue
+		}
+		weight := 100
+		if len(dests) > 1 {
+			weight, _ = toInt(Dig(d, "weight"))
+		}
+		switch str(Dig(d, "destination", "subset")) {
+		case renderer.SubsetCanary:
+			split.Canary, relevant = weight, true
+		case renderer.SubsetProduction, "":
+			split.Production, relevant = weight, true
+		}
+	}
+	return split, relevant
 }
 
 // Hosts reports whether one of a VirtualService's hosts names the service.
@@ -69,18 +76,35 @@ func Hosts(virtualService map[string]any, service, namespace string) bool {
 }
 
 // TrafficSplit is the split a VirtualService gives the service's own traffic: its
-// last route that reaches the service (the renderer puts match, sticky and mirror
-// routes first, the weighted default last). ok is false for a VirtualService that
-// does not host the service or never routes to it.
+// last http route that reaches the service (the renderer puts match, sticky and
+// mirror routes first, the weighted default last), or for a Service with no HTTP
+// port its first tcp or tls route (the renderer gives them the same weights). ok is
+// false for a VirtualService that does not host the service or never routes to it.
 func TrafficSplit(virtualService map[string]any, service, namespace string) (Split, bool) {
 	if !Hosts(virtualService, service, namespace) {
 		return Split{}, false
 	}
-	routes := Routes(virtualService, service, namespace)
-	if len(routes) == 0 {
-		return Split{}, false
+	var last *Split
+	routes, _ := Dig(virtualService, "spec", "http").([]any)
+	for _, r := range routes {
+		dests, _ := Dig(r, "route").([]any)
+		if s, ok := splitOf(dests, service, namespace); ok {
+			last = &s
+		}
 	}
-	return routes[len(routes)-1], true
+	if last != nil {
+		return *last, true
+	}
+	for _, section := range []string{"tcp", "tls"} {
+		routes, _ := Dig(virtualService, "spec", section).([]any)
+		for _, r := range routes {
+			dests, _ := Dig(r, "route").([]any)
+			if s, ok := splitOf(dests, service, namespace); ok {
+				return s, true
+			}
+		}
+	}
+	return Split{}, false
 }
 
 // Weights is the split of the workload's traffic the manifest says: that of the

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/helm-canary/helm-canary/canaried"
 )
 
 // Formats are the -o values status and stage accept.
@@ -58,9 +60,27 @@ func (s *Status) table(w io.Writer) error {
 		return err
 	}
 	for _, ws := range s.Workloads {
+		if portsWorthShowing(ws.Ports) {
+			for _, p := range ws.Ports {
+				fmt.Fprintf(w, "PORT %s %s\n", ws.Service, p)
+			}
+		}
+	}
+	for _, ws := range s.Workloads {
 		for _, d := range ws.Drift {
 			fmt.Fprintf(w, "DRIFT %s: %s\n", ws.Name, d)
 		}
 	}
 	return nil
+}
+
+// portsWorthShowing: one line per port when the TRAFFIC column does not tell the
+// whole story, that is when a port is not split by its http route alone.
+func portsWorthShowing(ports []canaried.PortSplit) bool {
+	for _, p := range ports {
+		if p.Route != "http" || p.Note != "" {
+			return true
+		}
+	}
+	return false
 }

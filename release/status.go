@@ -33,6 +33,9 @@ type WorkloadStatus struct {
 	Service string `json:"service"`
 	Stage   string `json:"stage"`
 	Weights Split  `json:"weights"`
+	// Ports is the split of each port of the Service, by the route Istio applies
+	// to its protocol (http, tcp, tls), or none: then by pod count.
+	Ports []canaried.PortSplit `json:"ports,omitempty"`
 	// Replicas are the desired counts, Ready the ready ones.
 	Replicas Split `json:"replicas"`
 	Ready    Split `json:"ready"`
@@ -145,6 +148,7 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		}
 		ws.Weights = Split{Production: 100}
 		first := true
+		var lives []map[string]any
 		for _, vs := range m.Of("VirtualService") {
 			want := canaried.Routes(vs.Fields, w.Service, rel.Namespace)
 			if len(want) == 0 {
@@ -158,6 +162,7 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 			if err != nil {
 				return nil, fmt.Errorf("VirtualService %s: %w", vs.Name, err)
 			}
+			lives = append(lives, live.Object)
 			got := canaried.Routes(live.Object, w.Service, rel.Namespace)
 			if split, ok := canaried.TrafficSplit(live.Object, w.Service, rel.Namespace); first && ok {
 				ws.Weights, first = split, false
@@ -165,6 +170,9 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				ws.Drift = append(ws.Drift, fmt.Sprintf("VirtualService %s routes %s, the release says %s", vs.Name, canaried.FormatSplits(got), canaried.FormatSplits(want)))
 			}
+		}
+		if svc := m.Get("Service", w.Service); svc != nil {
+			ws.Ports = canaried.PortSplits(svc.Fields, lives, w.Service, rel.Namespace)
 		}
 		st.Workloads = append(st.Workloads, ws)
 	}

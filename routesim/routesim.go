@@ -20,6 +20,11 @@ type Request struct {
 	Path    string // with an optional ?query
 	Method  string
 	Headers map[string]string // names are case-insensitive
+	// Port is the Service port the connection is for; 0 routes as HTTP. A TCP or
+	// TLS port (by Istio's protocol selection) takes the tcp or tls routes.
+	Port uint32
+	// SNI is the server name a TLS client sends (default: Host).
+	SNI string
 }
 
 // Result is where one request goes.
@@ -32,12 +37,17 @@ type Result struct {
 	// VirtualService and Route name the rule that matched.
 	VirtualService string `json:"virtualService,omitempty"`
 	Route          string `json:"route,omitempty"`
+	// Protocol is Istio's for the port asked about, and Note says how a port no
+	// route applies to is reached (by pod count).
+	Protocol string `json:"protocol,omitempty"`
+	Note     string `json:"note,omitempty"`
 }
 
 // Router holds a manifest's routing rules.
 type Router struct {
 	vservices []*yaml.RNode
 	taggers   []canaried.UserTagger
+	manifest  *canaried.Manifest
 }
 
 // New reads the VirtualServices and user-tagging filters of a manifest.
@@ -46,7 +56,7 @@ func New(manifest []byte) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{}
+	r := &Router{manifest: m}
 	for _, vs := range m.Of("VirtualService") {
 		if err := checkRegexes(vs.Node); err != nil {
 			return nil, err
@@ -92,6 +102,19 @@ func (r *Router) Route(req Request) (Result, error) {
 	vs := r.find(req.Host)
 	if vs == nil {
 		return Result{Host: req.Host}, fmt.Errorf("no VirtualService in the manifest has host %q (hosts: %s)", req.Host, strings.Join(r.hosts(), ", "))
+	}
+	if req.Port != 0 {
+		proto, err := r.protocol(req.Host, req.Port)
+		if err != nil {
+			return Result{Host: req.Host}, err
+		}
+		switch renderer.RouteClass(proto) {
+		case "tcp", "tls":
+			return r.routeL4(vs, req, proto)
+		case "none":
+			return Result{Host: req.Host, Protocol: proto, Shares: map[string]float64{"": 1},
+				Note: "Istio does not proxy " + proto + ": connections reach every pod of the Service, by pod count"}, nil
+		}
 	}
 	routes, _ := vs.Pipe(yaml.Lookup("spec", "http"))
 	if routes == nil {
@@ -357,4 +380,94 @@ func sameService(vsHost, service, namespace string) bool {
 		return false
 	}
 	return canaried.HostMatches(vsHost, service, namespace)
+}
+
+// protocol is Istio's protocol for a port of the Service the host names.
+func (r *Router) protocol(host string, port uint32) (string, error) {
+	service, _, ok := canaried.ServiceHost(host)
+	if !ok {
+		return "", fmt.Errorf("--port needs a Service host: %q is not one", host)
+	}
+	svc := r.manifest.Get("Service", service)
+	if svc == nil {
+		return "", fmt.Errorf("no Service %s in the manifest, to tell port %d's protocol", service, port)
+	}
+	ports, _ := canaried.Dig(svc.Fields, "spec", "ports").([]any)
+	for _, p := range ports {
+		if n, _ := canaried.Dig(p, "port").(float64); uint32(n) == port {
+			str := func(k string) string { v, _ := canaried.Dig(p, k).(string); return v }
+			return renderer.IstioProtocol(str("name"), str("appProtocol"), str("protocol"), port), nil
+		}
+	}
+	return "", fmt.Errorf("Service %s has no port %d", service, port)
+}
+
+// routeL4 routes a connection on a TCP or TLS port: the first tcp (tls) route
+// whose match names the port or none (and, for tls, the SNI); none: by pod count.
+func (r *Router) routeL4(vs *yaml.RNode, req Request, proto string) (Result, error) {
+	section := renderer.RouteClass(proto)
+	sni := req.SNI
+	if sni == "" {
+		sni = req.Host
+	}
+	res := Result{Host: req.Host, VirtualService: vs.GetName(), Protocol: proto}
+	routes, _ := vs.Pipe(yaml.Lookup("spec", section))
+	if routes != nil {
+		for i, route := range routes.YNode().Content {
+			if !l4Matches(route, req.Port, section == "tls", sni) {
+				continue
+			}
+			res.Route = fmt.Sprintf("%s[%d]", section, i)
+			res.Shares = map[string]float64{}
+			dests := mapping(route, "route")
+			if dests == nil {
+				break
+			}
+			total := 0.0
+			for _, d := range dests.Content {
+				total += weight(d, len(dests.Content))
+			}
+			best := -1.0
+			for _, d := range dests.Content {
+				subset := scalar(mapping(d, "destination"), "subset")
+				if total > 0 {
+					res.Shares[subset] += weight(d, len(dests.Content)) / total
+				}
+				if res.Shares[subset] > best {
+					res.Subset, best = subset, res.Shares[subset]
+				}
+			}
+			return res, nil
+		}
+	}
+	res.Shares = map[string]float64{"": 1}
+	res.Note = fmt.Sprintf("no %s route of VirtualService %s applies to port %d", section, vs.GetName(), req.Port)
+	if section == "tls" {
+		res.Note += " with SNI " + sni
+	}
+	res.Note += ": connections reach every pod of the Service, by pod count"
+	return res, nil
+}
+
+func l4Matches(route *yaml.Node, port uint32, tls bool, sni string) bool {
+	matches := mapping(route, "match")
+	if matches == nil || len(matches.Content) == 0 {
+		return !tls
+	}
+	for _, m := range matches.Content {
+		if p := scalar(m, "port"); p != "" && p != "0" && p != fmt.Sprint(port) {
+			continue
+		}
+		if !tls {
+			return true
+		}
+		if hosts := mapping(m, "sniHosts"); hosts != nil {
+			for _, h := range hosts.Content {
+				if h.Value == sni || (strings.HasPrefix(h.Value, "*.") && strings.HasSuffix(sni, h.Value[1:])) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/helm-canary/helm-canary/renderer"
+	"github.com/helm-canary/helm-canary/stages"
 )
 
 const app = `apiVersion: v1
@@ -173,5 +174,60 @@ spec:
 	want := `VirtualService x route jason: match[1].headers.end-user.regex "(jason" is not a valid RE2`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// A Service with a TCP, a TLS and a UDP port: --port routes a connection by the
+// section Istio applies to the port's protocol, and says when none applies.
+func TestRouteByPort(t *testing.T) {
+	stage, _ := stages.Parse("10")
+	res, err := renderer.Render([]byte(`apiVersion: v1
+kind: Service
+metadata: {name: kv}
+spec:
+  selector: {app: kv}
+  ports:
+  - {name: tcp-redis, port: 6379}
+  - {name: tls, port: 8443}
+  - {name: gossip, port: 7946, protocol: UDP}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kv}
+spec:
+  selector: {matchLabels: {app: kv}}
+  template:
+    metadata: {labels: {app: kv}}
+    spec: {containers: [{name: kv, image: redis:7}]}
+`), renderer.Options{Stage: stage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(res.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		port         uint32
+		sni          string
+		route, proto string
+		canary       float64
+		note         string
+	}{
+		{6379, "", "tcp[0]", "TCP", 0.10, ""},
+		{8443, "", "tls[0]", "TLS", 0.10, ""},
+		{8443, "kv.other", "", "TLS", 0, "no tls route of VirtualService kv applies to port 8443 with SNI kv.other"},
+		{7946, "", "", "UDP", 0, "Istio does not proxy UDP"},
+	} {
+		got, err := r.Route(Request{Host: "kv", Port: tt.port, SNI: tt.sni})
+		if err != nil {
+			t.Fatalf("port %d: %v", tt.port, err)
+		}
+		if got.Route != tt.route || got.Protocol != tt.proto || got.Shares["canary"] != tt.canary || !strings.Contains(got.Note, tt.note) {
+			t.Errorf("port %d sni %q: %+v, want route %q protocol %s canary %v note %q", tt.port, tt.sni, got, tt.route, tt.proto, tt.canary, tt.note)
+		}
+	}
+	if _, err := r.Route(Request{Host: "kv", Port: 1}); err == nil || !strings.Contains(err.Error(), "no port 1") {
+		t.Errorf("unknown port: %v", err)
 	}
 }

@@ -23,6 +23,8 @@ type routeFlags struct {
 	users      int
 	userHeader string
 	output     string
+	port       uint32
+	sni        string
 }
 
 func newRouteCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -36,10 +38,16 @@ matches with exact, prefix and regex (RE2, whole value); weights as probabilitie
 gateway's user tagging (userPercent) is computed exactly as the rendered filter does.
 
 With --users N --user-header NAME it routes N synthetic users (user-1 ... user-N) and
-prints the share of each subset: how a rollout will split users, checked before shipping.`,
+prints the share of each subset: how a rollout will split users, checked before shipping.
+
+With --port N it routes a connection to that port of the Service as Istio does for the
+port's protocol (appProtocol or name prefix): tcp routes for TCP ports, tls routes
+matched on --sni (default --host) for TLS ports, and says so when no route applies
+and connections reach the pods by pod count (UDP, or a port no route covers).`,
 		Example: `  helm canary route shop --host reviews -H 'end-user: jason'
   helm canary route shop --host reviews --cookie gray=true -o json
   helm canary route shop --host app-a --users 10000 --user-header x-user-id
+  helm canary route cache --host redis --port 6379
   helm template shop ./chart | helm-canary render --config canary.yaml | helm-canary route --host reviews`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -81,7 +89,7 @@ prints the share of each subset: how a rollout will split users, checked before 
 			if err != nil {
 				return err
 			}
-			req := routesim.Request{Host: f.host, Path: f.path, Method: f.method, Headers: map[string]string{}}
+			req := routesim.Request{Host: f.host, Path: f.path, Method: f.method, Headers: map[string]string{}, Port: f.port, SNI: f.sni}
 			for _, h := range f.headers {
 				k, v, ok := strings.Cut(h, ":")
 				if !ok {
@@ -115,7 +123,15 @@ prints the share of each subset: how a rollout will split users, checked before 
 			if f.output == "json" {
 				return json.NewEncoder(out).Encode(res)
 			}
-			fmt.Fprintf(out, "%s -> %s (VirtualService %s, route %s)\n%s", f.host, subsetName(res.Subset), res.VirtualService, res.Route, formatShares(res.Shares))
+			target := f.host
+			if f.port != 0 {
+				target = fmt.Sprintf("%s:%d (%s)", f.host, f.port, protocolName(res.Protocol))
+			}
+			if res.Note != "" {
+				fmt.Fprintf(out, "%s -> %s\n%s", target, res.Note, formatShares(res.Shares))
+				return nil
+			}
+			fmt.Fprintf(out, "%s -> %s (VirtualService %s, route %s)\n%s", target, subsetName(res.Subset), res.VirtualService, res.Route, formatShares(res.Shares))
 			return nil
 		},
 	}
@@ -128,7 +144,16 @@ prints the share of each subset: how a rollout will split users, checked before 
 	fl.IntVar(&f.users, "users", 0, "route this many synthetic users and print each subset's share")
 	fl.StringVar(&f.userHeader, "user-header", "", "with --users: the header carrying the user id")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+	fl.Uint32Var(&f.port, "port", 0, "the Service port: a TCP or TLS port (by Istio's protocol selection) takes the tcp or tls routes")
+	fl.StringVar(&f.sni, "sni", "", "with --port on a TLS port: the server name the client sends (default: --host)")
 	return cmd
+}
+
+func protocolName(p string) string {
+	if p == "" {
+		return "protocol detected by Istio"
+	}
+	return p
 }
 
 func subsetName(s string) string {
