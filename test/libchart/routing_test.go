@@ -390,6 +390,7 @@ spec:
 {{- if .Values.library }}
 ---
 {{ include "canary-lib.all" (dict "root" . "name" "web" "serviceName" "web" "servicePort" 8080
+      "servicePorts" (list (dict "port" 8080 "targetPort" 8080))
       "selectorLabels" (dict "app" "web") "labels" (dict "app" "web") "podSpecTemplate" "web.pod"
       "production" .Values.sides.production "canary" .Values.sides.canary "httpRoute" $route
       "mesh" .Values.mesh

@@ -185,6 +185,8 @@ spec:
   - {{ $s.gatewayName }}
   - mesh
   {{- end }}
+  {{- $ports := include "canary-lib.portPlan" . | fromYaml }}
+  {{- if $ports.http }}
   http:
   {{- with include "canary-lib.extraRoutes" (list . $setCookie) | fromYamlArray }}
   {{- toYaml . | nindent 2 }}
@@ -230,6 +232,116 @@ spec:
     {{- with $route }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- end }}
+  {{- with $ports.tls }}
+  tls:
+  {{- range . }}
+  - match:
+    - port: {{ int . }}
+      sniHosts:
+      - {{ $.serviceName }}
+    route:
+      {{- include "canary-lib.l4Destinations" (list $ .) | nindent 4 }}
+  {{- end }}
+  {{- end }}
+  {{- with $ports.tcp }}
+  tcp:
+  {{- range . }}
+  - match:
+    - port: {{ int . }}
+    route:
+      {{- include "canary-lib.l4Destinations" (list $ .) | nindent 4 }}
+  {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+canary-lib.portPlan: which routes the Service's ports need, as the renderer decides
+by Istio's protocol selection (appProtocol first, then the port name's prefix before
+"-"; UDP and SCTP are not proxied; unnamed 25, 53, 3306 and 27017 are TCP): http
+(any HTTP or sniffed port), tcp (the TCP and sniffed ports' numbers) and tls (the
+TLS ports'). Without servicePorts: http only, the ports being taken for HTTP.
+*/}}
+{{- define "canary-lib.portPlan" -}}
+{{- if not .servicePorts -}}
+http: true
+{{- else -}}
+{{- $http := false -}}
+{{- $tcp := list -}}
+{{- $tls := list -}}
+{{- range $i, $p := .servicePorts -}}
+{{- if not (and (kindIs "map" $p) $p.port) -}}
+{{- fail (printf "canary-lib (%s): servicePorts[%d] must be a Service port: {name: NAME, port: N, appProtocol: P}" $.name $i) -}}
+{{- end -}}
+{{- $class := include "canary-lib.portClass" $p -}}
+{{- if or (eq $class "http") (eq $class "auto") }}{{ $http = true }}{{ end -}}
+{{- if or (eq $class "tcp") (eq $class "auto") }}{{ $tcp = append $tcp (int $p.port) }}{{ end -}}
+{{- if eq $class "tls" }}{{ $tls = append $tls (int $p.port) }}{{ end -}}
+{{- end -}}
+{{- if not (or $http $tcp $tls) -}}
+{{- fail (printf "canary-lib (%s): Istio proxies none of servicePorts (UDP or SCTP only), so no route can split %s's traffic" .name .serviceName) -}}
+{{- end -}}
+{{- toYaml (dict "http" $http "tcp" $tcp "tls" $tls) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* canary-lib.portClass: a Service port -> http, tcp, tls, auto (Istio sniffs) or none (not proxied). */}}
+{{- define "canary-lib.portClass" -}}
+{{- $proto := upper (printf "%v" (.protocol | default "TCP")) -}}
+{{- $name := printf "%v" (.name | default "") -}}
+{{- $app := printf "%v" (.appProtocol | default "") -}}
+{{- $std := dict "kubernetes.io/h2c" "http" "kubernetes.io/ws" "http" "kubernetes.io/wss" "tls" -}}
+{{- if or (eq $proto "UDP") (eq $proto "SCTP") -}}
+none
+{{- else if hasKey $std $app -}}
+{{- index $std $app -}}
+{{- else -}}
+{{- $n := lower (ternary $app $name (ne $app "")) -}}
+{{- if hasPrefix "grpc-web" $n -}}
+http
+{{- else -}}
+{{- $n = first (splitList "-" $n) -}}
+{{- if has $n (list "http" "http2" "http_proxy" "grpc") -}}
+http
+{{- else if has $n (list "tcp" "mongo" "redis" "mysql") -}}
+tcp
+{{- else if has $n (list "https" "tls") -}}
+tls
+{{- else if eq $n "udp" -}}
+none
+{{- else if has (int .port) (list 25 53 3306 27017) -}}
+tcp
+{{- else -}}
+auto
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* canary-lib.l4Destinations: (list spec port) -> the weighted pair of a tcp or tls route on that port. */}}
+{{- define "canary-lib.l4Destinations" -}}
+{{- $in := index . 0 -}}
+{{- $port := index . 1 -}}
+{{- $s := include "canary-lib.settings" $in | fromYaml -}}
+{{- if $s.adopting -}}
+- destination:
+    host: {{ $in.serviceName }}
+    port:
+      number: {{ int $port }}
+{{- else -}}
+- destination:
+    host: {{ $in.serviceName }}
+    subset: production
+    port:
+      number: {{ int $port }}
+  weight: {{ int $s.productionWeight }}
+- destination:
+    host: {{ $in.serviceName }}
+    subset: canary
+    port:
+      number: {{ int $port }}
+  weight: {{ int $s.canaryWeight }}
+{{- end -}}
 {{- end -}}
 
 {{/*
