@@ -74,3 +74,7 @@ done
 capture 3 bookinfo-1.20.3.helm3.yaml bookinfo test/charts/bookinfo --namespace shop --set tag=1.20.3
 capture 3 appchain-v1.helm3.yaml ac test/charts/appchain --namespace shop
 capture 3 appchain-v2.helm3.yaml ac test/charts/appchain --namespace shop --set a.tag=v2 --set b.tag=v2 --set c.tag=v3
+capture 3 kvstore-7.4.1.helm3.yaml cache test/charts/kvstore --namespace shop
+capture 3 kvstore-7.4.2.helm3.yaml cache test/charts/kvstore --namespace shop --set image.tag=7.4.2
+capture 3 edge-1.12.0.helm3.yaml edge test/charts/edge --namespace shop
+capture 3 twoversions-1.helm3.yaml web test/charts/twoversions --namespace shop

@@ -33,6 +33,10 @@ func TestInputsMatchCharts(t *testing.T) {
 		{"bookinfo-1.20.3.helm3.yaml", "bookinfo", "../charts/bookinfo", map[string]any{"tag": "1.20.3"}},
 		{"appchain-v1.helm3.yaml", "ac", "../charts/appchain", nil},
 		{"appchain-v2.helm3.yaml", "ac", "../charts/appchain", map[string]any{"a": map[string]any{"tag": "v2"}, "b": map[string]any{"tag": "v2"}, "c": map[string]any{"tag": "v3"}}},
+		{"kvstore-7.4.1.helm3.yaml", "cache", "../charts/kvstore", nil},
+		{"kvstore-7.4.2.helm3.yaml", "cache", "../charts/kvstore", map[string]any{"image": map[string]any{"tag": "7.4.2"}}},
+		{"edge-1.12.0.helm3.yaml", "edge", "../charts/edge", nil},
+		{"twoversions-1.helm3.yaml", "web", "../charts/twoversions", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
