@@ -242,3 +242,48 @@ func TestMatchRegexMustBeRE2(t *testing.T) {
 	// A valid one still renders.
 	renderConfig(t, appAt("2.0"), "stage: \"10\"\nworkloads:\n  cart:\n    match: [{headers: {x-user-email: {regex: \".*@gmail\\\\.com\"}}}]\n")
 }
+
+// Deployment names with YAML syntax (an alias, a tag, an anchor, a flow mapping)
+// and user percentages on ASM: no panic, and the objects made from the name parse
+// with the name as data.
+func TestYAMLSyntaxInNamesDoesNotPanic(t *testing.T) {
+	for _, name := range []string{"*cart", "!cart", "&cart", "cart}{", "'cart", "%cart", "cart|x"} {
+		in := strings.ReplaceAll(appAt("2.0"), "  name: cart\n", "  name: \""+name+"\"\n")
+		opts := Options{Stage: mustStage(t, "10"), Mesh: "asm",
+			PerWorkload: map[string]WorkloadOptions{name: {UserPercent: &UserPercent{Header: "x-user-id"}}}}
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("name %q: panic: %v", name, p)
+				}
+			}()
+			res, err := Render([]byte(in), opts)
+			if err != nil {
+				return
+			}
+			found := false
+			for _, n := range objects(t, string(res.Manifest)) {
+				if n.GetKind() == "ASMHeaderPropagation" {
+					found = n.GetName() == name+"-tag-propagation"
+				}
+			}
+			if !found {
+				t.Errorf("name %q: no ASMHeaderPropagation %s-tag-propagation in:\n%s", name, name, res.Manifest)
+			}
+		}()
+	}
+}
+
+// A duplicated object is refused once, naming it and where its copies are; the
+// message stays short however many copies there are.
+func TestDuplicateObjectsReportedOnce(t *testing.T) {
+	err := renderErr(t, strings.Repeat(appAt("2.0"), 1000), Options{Stage: mustStage(t, "10")})
+	if !strings.Contains(err.Error(), "Service cart-api (namespace default) is in the stream 1000 times (document 1 (shop/templates/cart.yaml), document 3") ||
+		!strings.Contains(err.Error(), "and 995 more") || len(err.Error()) > 500 {
+		t.Errorf("error %q", err)
+	}
+	// The same name in two namespaces is two objects.
+	two := appAt("2.0") + strings.ReplaceAll(strings.ReplaceAll(appAt("2.0"), "  name: cart\n", "  name: cart\n  namespace: other\n"),
+		"  name: cart-api\n", "  name: cart-api\n  namespace: other\n")
+	render(t, two, Options{Stage: mustStage(t, "10")})
+}

@@ -273,7 +273,7 @@ func (r *release) classify() error {
 			}
 		}
 	}
-	return nil
+	return r.checkDuplicates()
 }
 
 // checkList refuses a List (kind: List, DeploymentList, ...) that holds an object
