@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/cli"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/helm-canary/helm-canary/renderer"
 )
@@ -28,8 +31,34 @@ type Client struct {
 	Log io.Writer
 }
 
-// New connects to the cluster of settings.
-func New(settings *cli.EnvSettings, log io.Writer) (*Client, error) {
+// Option changes how New connects.
+type Option func(*cli.EnvSettings)
+
+// WithTimeout bounds every request to the API server, so that a server that hangs
+// cannot hold a command past its --timeout (client-go waits forever by default,
+// and Helm's release storage calls take no context).
+func WithTimeout(d time.Duration) Option {
+	return func(settings *cli.EnvSettings) {
+		flags, ok := settings.RESTClientGetter().(*genericclioptions.ConfigFlags)
+		if !ok || d <= 0 {
+			return
+		}
+		wrap := flags.WrapConfigFn
+		flags.WrapConfigFn = func(config *rest.Config) *rest.Config {
+			if wrap != nil {
+				config = wrap(config)
+			}
+			config.Timeout = d
+			return config
+		}
+	}
+}
+
+// New connects to the cluster of settings. Options apply before the first request.
+func New(settings *cli.EnvSettings, log io.Writer, opts ...Option) (*Client, error) {
+	for _, o := range opts {
+		o(settings)
+	}
 	c := &Client{Settings: settings, Namespace: settings.Namespace(), cfg: new(action.Configuration), Log: log}
 	debug := func(format string, v ...any) {
 		if settings.Debug {

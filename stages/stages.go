@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,6 +52,10 @@ func Parse(s string) (Stage, error) {
 		return Stage{}, fmt.Errorf("stage is empty: use one of %s or a canary weight 0..100", strings.Join(Names, ", "))
 	}
 	w, err := strconv.Atoi(strings.TrimSuffix(t, "%"))
+	if errors.Is(err, strconv.ErrRange) {
+		// A number too long for an int is still a number: say what numbers may be.
+		return Stage{}, fmt.Errorf("stage %q: canary weight must be between 0 and 100", s)
+	}
 	if err != nil {
 		return Stage{}, fmt.Errorf("unknown stage %q: use one of %s or a canary weight 0..100", s, strings.Join(Names, ", "))
 	}

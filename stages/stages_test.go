@@ -56,3 +56,13 @@ func TestParseErrorNamesTheFix(t *testing.T) {
 		t.Fatalf("error %v does not list the valid stages", err)
 	}
 }
+
+// Numbers out of range say so, however long they are: 20 digits overflow an int.
+func TestParseNumbersOutOfRange(t *testing.T) {
+	for _, in := range []string{"101", "-1", "99999999999999999999", "-99999999999999999999"} {
+		_, err := Parse(in)
+		if err == nil || !strings.Contains(err.Error(), "between 0 and 100") {
+			t.Errorf("Parse(%q): %v, want the weight's range", in, err)
+		}
+	}
+}

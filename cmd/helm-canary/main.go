@@ -4,9 +4,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is set from plugin.yaml through -ldflags by the Makefile, hack/dist and the
@@ -14,7 +17,17 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).Execute(); err != nil {
+	// Ctrl-C or a cancelled CI job (SIGINT, SIGTERM) cancels the command's context:
+	// Helm then marks an upgrade under way failed, as plain helm upgrade does,
+	// instead of leaving it pending. A second signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		var ue usageError
 		if errors.As(err, &ue) {

@@ -56,6 +56,9 @@ and connections reach the pods by pod count (UDP, or a port no route covers).`,
 			if f.host == "" {
 				return usageError{fmt.Errorf("--host is required: the Service or gateway host the request is for")}
 			}
+			if f.users < 0 {
+				return usageError{fmt.Errorf("--users %d: must be 0 or more", f.users)}
+			}
 			if f.users > 0 && f.userHeader == "" {
 				return usageError{fmt.Errorf("--users needs --user-header, the header that carries the user id")}
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"helm.sh/helm/v3/pkg/cli"
 
 	"github.com/helm-canary/helm-canary/release"
+	"github.com/helm-canary/helm-canary/stages"
 )
 
 type stageFlags struct {
@@ -52,6 +54,16 @@ as two upgrades.`,
 			if len(args) == 3 {
 				f.Chart = args[2]
 			}
+			// Everything on the command line is checked before the cluster is reached.
+			if _, err := stages.Parse(f.Stage); err != nil {
+				return usageError{err}
+			}
+			if f.DrainTime < 0 {
+				return usageError{fmt.Errorf("--drain-time %s: must be 0 or more", f.DrainTime)}
+			}
+			if f.Timeout < 0 {
+				return usageError{fmt.Errorf("--timeout %s: must be 0 or more", f.Timeout)}
+			}
 			if cmd.Flags().Changed("canary-replicas") {
 				if f.canaryReplicas < 0 {
 					return usageError{fmt.Errorf("--canary-replicas %d: must be 0 or more", f.canaryReplicas)}
@@ -65,6 +77,7 @@ as two upgrades.`,
 			return runStage(cmd, settings, f)
 		},
 	}
+	cmd.SetFlagErrorFunc(stageFlagError)
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&f.ValueFiles, "values", "f", nil, "values file merged over the release's values (repeatable)")
 	fl.StringArrayVar(&f.Values, "set", nil, "value merged over the release's values, key=value (repeatable)")
@@ -84,7 +97,7 @@ as two upgrades.`,
 }
 
 func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error {
-	c, err := release.New(settings, cmd.ErrOrStderr())
+	c, err := release.New(settings, cmd.ErrOrStderr(), release.WithTimeout(f.Timeout))
 	if err != nil {
 		return err
 	}
@@ -109,4 +122,15 @@ func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error
 func isTerminal(w any) bool {
 	file, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// negativeNumber is how pflag reports `stage -1 R`: a shorthand flag named 1.
+var negativeNumber = regexp.MustCompile(`unknown shorthand flag: '[0-9]' in (-[0-9][0-9.%]*)`)
+
+// stageFlagError turns a negative stage, read as a flag, into the stage's error.
+func stageFlagError(_ *cobra.Command, err error) error {
+	if m := negativeNumber.FindStringSubmatch(err.Error()); m != nil {
+		return usageError{fmt.Errorf("stage %q: canary weight must be between 0 and 100", m[1])}
+	}
+	return usageError{err}
 }
