@@ -45,6 +45,9 @@ type stagePlan struct {
 	// pinned to the manifest of the step before.
 	Production []byte
 	Steps      []plannedStep
+	// RestoreManifest: the one step re-applies Base's stored manifest (Helm's
+	// rollback) instead of rendering the chart: its subcharts are not stored.
+	RestoreManifest bool
 }
 
 // plannedStep is one Helm upgrade of a plan.
@@ -71,7 +74,7 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 		return nil, err
 	}
 	if last.Info.Status.IsPending() {
-		return nil, fmt.Errorf("release %q has an operation in progress (revision %d is %s): wait for it to finish, or fix it with helm rollback", o.Release, last.Version, last.Info.Status)
+		return nil, pendingError(last, last.Namespace)
 	}
 	current := last
 	if last.Info.Status != helmrelease.StatusDeployed {
@@ -124,6 +127,9 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	vals := mergeValues(withoutCanary(base.Config), in.Overrides)
 	if in.Chart == nil {
 		if missing := missingDependencies(ch, vals); len(missing) > 0 {
+			if p, ok := planRestore(o, in, transition, last, current, base); ok {
+				return p, nil
+			}
 			// Helm keeps no subcharts with a release: rendering the stored chart would
 			// drop them, and Helm would delete their objects.
 			return nil, fmt.Errorf("release %q's chart depends on %s, and Helm does not store a chart's dependencies with a release: name the chart (helm canary stage %s %s CHART ...)",
@@ -175,6 +181,29 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 		p.Steps = append(p.Steps, plannedStep{Step: step, State: st, Values: stepVals})
 	}
 	return p, nil
+}
+
+// planRestore plans a rollback that re-applies the last stable revision's stored
+// manifest (see restore.go): for a release-wide stable without new chart or
+// values, when there is a stable revision to go back to.
+func planRestore(o StageOptions, in planInput, transition stages.Plan, last, current, base *helmrelease.Release) (*stagePlan, bool) {
+	if !transition.Restore || len(o.Workloads) > 0 || len(in.Overrides) > 0 {
+		return nil, false
+	}
+	state, err := readState(base.Config)
+	if err != nil || !isStable(base, state.Config) {
+		return nil, false
+	}
+	vals := base.Config
+	if _, staged := base.Config[ValuesKey]; staged {
+		state.setRelease(stages.Step{Stage: stages.Stable})
+		if vals, err = state.into(withoutCanary(base.Config)); err != nil {
+			return nil, false
+		}
+	}
+	return &stagePlan{Release: o.Release, Target: stages.Stable, Last: last, Current: current, Base: base, Chart: base.Chart,
+		Mode: postRenderMode{}, Production: []byte(base.Manifest), RestoreManifest: true,
+		Steps: []plannedStep{{Step: stages.Step{Stage: stages.Stable}, State: state, Values: vals}}}, true
 }
 
 // transitions checks the move of the release, or of each named workload, and

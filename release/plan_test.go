@@ -313,3 +313,51 @@ func TestPlanOneWorkload(t *testing.T) {
 		t.Errorf("final for a workload at stable: %v", err)
 	}
 }
+
+// A chart whose dependencies Helm did not store: the rollback re-applies the last
+// stable revision's manifest, with its values at stage stable; other stages still
+// need the chart.
+func TestPlanRestoreWithoutDependencies(t *testing.T) {
+	ch := plainChart()
+	ch.Metadata.Dependencies = []*chart.Dependency{{Name: "common", Version: "2.x"}}
+	for _, tt := range []struct {
+		name    string
+		history []rev
+		base    int
+	}{
+		{"from 10", []rev{{stage: "stable", tag: "83"}, {stage: "10", tag: "84"}}, 1},
+		{"from swap", []rev{{stage: "stable", tag: "83"}, {stage: "100", tag: "84"}, {stage: "swap", tag: "84"}}, 1},
+		{"after final", []rev{{stage: "stable", tag: "83"}, {stage: "final", draining: true, tag: "84"}, {stage: "final", tag: "84"}, {stage: "10", tag: "85"}}, 3},
+		{"during final's drain", []rev{{stage: "stable", tag: "83"}, {stage: "swap", tag: "84"}, {stage: "final", draining: true, tag: "84"}}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memoryStore(t, ch, tt.history...)
+			p := mustPlan(t, store, stageOpts("stable"))
+			if !p.RestoreManifest || p.Base.Version != tt.base {
+				t.Fatalf("plan restores revision %d (restore %v), want revision %d's manifest", p.Base.Version, p.RestoreManifest, tt.base)
+			}
+			checkSteps(t, p, wantStep{"stable", false})
+			if got, want := dig(p.Steps[0].Values, "image", "tag"), tt.history[tt.base-1].tag; got != want {
+				t.Errorf("values image.tag %v, want %s (revision %d's)", got, want, tt.base)
+			}
+			if n := len(tt.history); dig(p.Base.Config, ValuesKey, "stage") != tt.history[tt.base-1].stage || len(mustHistory(t, store)) != n {
+				t.Error("planning changed the stored revisions")
+			}
+		})
+	}
+	// Another stage, or new values, need the chart (its templates use the subcharts').
+	store := memoryStore(t, ch, rev{stage: "stable", tag: "83"}, rev{stage: "10", tag: "84"})
+	o := stageOpts("stable", "image.tag=86")
+	if _, err := planStage(store, planInput{Options: o, Overrides: overrides(t, o.Values...)}); err == nil || !strings.Contains(err.Error(), "name the chart") {
+		t.Errorf("stable with new values: %v", err)
+	}
+}
+
+func mustHistory(t *testing.T, store *storage.Storage) []*helmrelease.Release {
+	t.Helper()
+	h, err := store.History("pp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -63,13 +63,24 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.last(o.Release); errors.Is(err, ErrNotFound) {
+	last, err := c.last(o.Release)
+	if errors.Is(err, ErrNotFound) {
 		if !o.Install || o.Chart == "" {
 			return nil, fmt.Errorf("%w: to install it, name a chart and pass --install (helm canary stage %s %s CHART --install)", err, target, o.Release)
 		}
 		return c.install(ctx, o, target)
-	} else if err != nil {
+	}
+	if err != nil {
 		return nil, err
+	}
+	if last.Info.Status.IsPending() {
+		if target != stages.Stable || len(o.Workloads) > 0 || o.DryRun {
+			return nil, pendingError(last, c.Namespace)
+		}
+		// The rollback is the recovery, as `helm rollback` is for plain Helm.
+		if err := c.recoverPending(last); err != nil {
+			return nil, err
+		}
 	}
 	in := planInput{Options: o}
 	if in.Overrides, err = c.cliValues(o); err != nil {
@@ -83,6 +94,9 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	plan, err := planStage(c.cfg.Releases, in)
 	if err != nil {
 		return nil, err
+	}
+	if plan.RestoreManifest {
+		return c.restore(ctx, o, plan)
 	}
 	return c.apply(ctx, o, plan)
 }
