@@ -178,6 +178,9 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 		if stepVals, err = m.values(stepVals, step); err != nil {
 			return nil, err
 		}
+		if err := validateValues(ch, stepVals); err != nil {
+			return nil, fmt.Errorf("release %q: %w", o.Release, err)
+		}
 		p.Steps = append(p.Steps, plannedStep{Step: step, State: st, Values: stepVals})
 	}
 	return p, nil

@@ -361,3 +361,29 @@ func mustHistory(t *testing.T, store *storage.Storage) []*helmrelease.Release {
 	}
 	return h
 }
+
+// A schema that forbids unknown top-level keys (cert-manager's, Istio's gateway
+// chart's) does not refuse the canary: block, and still checks the user's values.
+func TestPlanStrictSchema(t *testing.T) {
+	ch := plainChart()
+	ch.Schema = []byte(`{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "additionalProperties": false,
+	  "properties": {"replicaCount": {"type": "integer"}, "image": {"type": "object", "additionalProperties": false,
+	    "properties": {"repository": {"type": "string"}, "tag": {"type": "string"}}}}}`)
+	store := memoryStore(t, ch, rev{stage: "stable", tag: "83"}, rev{stage: "10", tag: "84"})
+	for _, stage := range []string{"90", "100", "preview", "stable"} {
+		p := mustPlan(t, store, stageOpts(stage))
+		if dig(p.Steps[0].Values, ValuesKey, "stage") != stage {
+			t.Errorf("stage %s: values %v", stage, p.Steps[0].Values)
+		}
+	}
+	if err := validateValues(ch, mustPlan(t, store, stageOpts("90")).Steps[0].Values); err != nil {
+		t.Errorf("the chart's values with the canary block: %v", err)
+	}
+	for set, want := range map[string]string{"bogus=1": "bogus", "image.registry=x": "registry", "replicaCount=two": "replicaCount"} {
+		o := stageOpts("90", set)
+		_, err := planStage(store, planInput{Options: o, Overrides: overrides(t, o.Values...)})
+		if err == nil || !strings.Contains(err.Error(), "schema") || !strings.Contains(err.Error(), want) {
+			t.Errorf("--set %s: %v, want the schema's refusal naming %s", set, err, want)
+		}
+	}
+}

@@ -194,6 +194,9 @@ func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, v
 	up.Namespace = c.Namespace
 	// The values are complete: the release's, the command line's and the canary block.
 	up.ResetValues = true
+	// planStage validated the values against the chart's schema without the
+	// canary: block (see validateValues).
+	up.SkipSchemaValidation = true
 	up.DisableHooks = o.DisableHooks
 	if pr != nil {
 		up.PostRenderer = pr
@@ -253,6 +256,11 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	if vals, err = m.values(vals, stages.Step{Stage: target}); err != nil {
 		return nil, err
 	}
+	if err := validateValues(ch, vals); err != nil {
+		return nil, fmt.Errorf("release %q: %w", o.Release, err)
+	}
+	// Validated without the canary: block (see validateValues).
+	in.SkipSchemaValidation = true
 	pr, err := m.postRenderer(canaryState{config}, nil, c)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package release
 import (
 	"fmt"
 
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -94,4 +95,21 @@ func options(c renderer.Config, production []byte) (renderer.Options, error) {
 	}
 	o.ProductionManifest = production
 	return o, nil
+}
+
+// validateValues checks values, minus the canary: block, against the chart's
+// values.schema.json and its subcharts', as Helm does before rendering. Helm's own
+// check is skipped (SkipSchemaValidation) for the upgrades helm-canary runs: a
+// schema that forbids unknown keys at the top (additionalProperties: false, as
+// cert-manager's and Istio's gateway chart's do) would refuse the block that holds
+// the stage, while the user's own values must still meet the schema.
+func validateValues(ch *chart.Chart, vals map[string]any) error {
+	coalesced, err := chartutil.CoalesceValues(ch, withoutCanary(vals))
+	if err != nil {
+		return fmt.Errorf("values: %w", err)
+	}
+	if err := chartutil.ValidateAgainstSchema(ch, coalesced); err != nil {
+		return fmt.Errorf("values don't meet the specifications of the schema(s) in the following chart(s):\n%s", err)
+	}
+	return nil
 }
