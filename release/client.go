@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/cli"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -29,6 +30,8 @@ type Client struct {
 	cfg       *action.Configuration
 	// Log receives progress and warnings (the CLI passes stderr).
 	Log io.Writer
+	// Libraries are the library charts the plugin ships (see PluginLibraries).
+	Libraries map[string]*chart.Chart
 }
 
 // Option changes how New connects.

@@ -24,6 +24,9 @@ type planInput struct {
 	Overrides map[string]any
 	// Chart is the chart named on the command line (nil: the release's own).
 	Chart *chart.Chart
+	// Libraries are library charts the plugin ships (canary-lib), by name, to give
+	// a stored chart back the dependencies Helm did not store.
+	Libraries map[string]*chart.Chart
 }
 
 // stagePlan is what one stage command will do, worked out from Helm's release
@@ -114,7 +117,7 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	if transition.Restore {
 		base = lastStable(history, current)
 	}
-	ch := base.Chart
+	ch := withLibraries(base.Chart, in.Libraries)
 	if in.Chart != nil {
 		ch = in.Chart
 	}

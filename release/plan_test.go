@@ -387,3 +387,50 @@ func TestPlanStrictSchema(t *testing.T) {
 		}
 	}
 }
+
+// A library-mode chart's canary-lib, which Helm did not store, comes back from the
+// plugin's own copy when the versions match exactly: traffic moves need no CHART.
+func TestPlanLibraryFromThePlugin(t *testing.T) {
+	libs := PluginLibraries("..")
+	if libs[libraryChart] == nil {
+		t.Fatal("charts/canary-lib did not load from the checkout")
+	}
+	version := libs[libraryChart].Metadata.Version
+	stored := func(want string) *chart.Chart {
+		ch := libraryTestChart()
+		ch.Metadata.Dependencies[0].Version = want
+		ch.SetDependencies() // as Helm stores it: no subcharts
+		return ch
+	}
+	on := map[string]any{"canaryLib": map[string]any{"enabled": true}, ValuesKey: map[string]any{"stage": "10"}}
+	for _, tt := range []struct {
+		version string
+		ok      bool
+	}{{version, true}, {"0.0.1-other", false}} {
+		store := storage.Init(driver.NewMemory())
+		_ = store.Create(&helmrelease.Release{Name: "pp", Version: 1, Chart: stored(tt.version), Config: on, Info: &helmrelease.Info{Status: helmrelease.StatusDeployed}})
+		p, err := planStage(store, planInput{Options: stageOpts("90"), Libraries: libs})
+		if !tt.ok {
+			if err == nil || !strings.Contains(err.Error(), "name the chart") {
+				t.Errorf("canary-lib %s wanted, the plugin has %s: %v", tt.version, version, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("canary-lib %s: %v", tt.version, err)
+		}
+		if deps := p.Chart.Dependencies(); len(deps) != 1 || deps[0].Name() != libraryChart {
+			t.Errorf("plan's chart has dependencies %v, want canary-lib", deps)
+		}
+		if _, ok := p.Mode.(libraryChartMode); !ok {
+			t.Errorf("mode %s, want library", p.Mode)
+		}
+		if len(p.Steps[0].Values) == 0 || dig(p.Steps[0].Values, "canaryDeployment", "weight") != 90 {
+			t.Errorf("values %v", p.Steps[0].Values)
+		}
+		h, _ := store.History("pp")
+		if len(h[0].Chart.Dependencies()) != 0 {
+			t.Error("the stored chart was changed")
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 			return nil, err
 		}
 	}
-	in := planInput{Options: o}
+	in := planInput{Options: o, Libraries: c.Libraries}
 	if in.Overrides, err = c.cliValues(o); err != nil {
 		return nil, err
 	}

@@ -101,6 +101,8 @@ func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error
 	if err != nil {
 		return err
 	}
+	// Helm runs plugins with HELM_PLUGIN_DIR: canary-lib ships there.
+	c.Libraries = release.PluginLibraries(os.Getenv("HELM_PLUGIN_DIR"))
 	res, err := c.Stage(cmd.Context(), f.StageOptions)
 	if err != nil {
 		return err
