@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
@@ -432,5 +433,38 @@ func TestPlanLibraryFromThePlugin(t *testing.T) {
 		if len(h[0].Chart.Dependencies()) != 0 {
 			t.Error("the stored chart was changed")
 		}
+	}
+}
+
+// Before each step the apply loop checks that nobody made a revision since the
+// plan (or the previous step): a rollback during final's drain is not overwritten.
+func TestStillNewest(t *testing.T) {
+	store := memoryStore(t, plainChart(), rev{stage: "stable", tag: "83"}, rev{stage: "swap", tag: "84"})
+	c := &Client{cfg: &action.Configuration{Releases: store}}
+	p := mustPlan(t, store, stageOpts("final"))
+	if err := c.stillNewest(p, 0, p.Last); err != nil {
+		t.Fatalf("nothing moved: %v", err)
+	}
+	// final's first step made revision 3; a rollback made revision 4 during the drain.
+	drained := &helmrelease.Release{Name: "pp", Version: 3, Chart: plainChart(), Info: &helmrelease.Info{Status: helmrelease.StatusSuperseded},
+		Config: map[string]any{ValuesKey: map[string]any{"stage": "final", "draining": true}}}
+	rollback := &helmrelease.Release{Name: "pp", Version: 4, Chart: plainChart(), Info: &helmrelease.Info{Status: helmrelease.StatusDeployed},
+		Config: map[string]any{ValuesKey: map[string]any{"stage": "stable"}}}
+	for _, r := range []*helmrelease.Release{drained, rollback} {
+		if err := store.Create(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := c.stillNewest(p, 1, drained)
+	if err == nil {
+		t.Fatal("final's second step would overwrite revision 4")
+	}
+	for _, want := range []string{"stopped after step 1 of 2", "revision 4 (deployed, stage stable)", "not overwritten", "revision 3"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not say %q", err, want)
+		}
+	}
+	if err := c.stillNewest(p, 0, p.Last); err == nil || !strings.Contains(err.Error(), "applied nothing") {
+		t.Errorf("a plan made before revision 4: %v", err)
 	}
 }
