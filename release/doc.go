@@ -15,4 +15,16 @@
 // and before each step of a multi-step transition apply checks that the newest
 // revision is still the one it expects, so a command that ran in between is never
 // overwritten.
+//
+// Helm stores no subcharts with a release. A rollback (stage stable) without a
+// chart re-applies the last stable revision's stored manifest through Helm's own
+// Rollback action when the stored chart cannot be rendered again (restore.go);
+// canary-lib, which ships with the plugin, is given back to library-mode charts
+// (rehydrate.go). Values are checked against the chart's schema without the
+// canary: block, so that schemas forbidding unknown keys accept the state.
+//
+// Interruptions: the command's context (cancelled by SIGINT/SIGTERM) reaches Helm's
+// upgrade, which then marks the revision failed; every API request is bounded by
+// --timeout (WithTimeout); a revision left pending by a killed command is named
+// with its recovery, and stage stable (rollback) marks it failed and rolls back.
 package release
