@@ -27,6 +27,9 @@ type planInput struct {
 	// Libraries are library charts the plugin ships (canary-lib), by name, to give
 	// a stored chart back the dependencies Helm did not store.
 	Libraries map[string]*chart.Chart
+	// RecoverPending plans a rollback over a pending newest revision, which the
+	// command marks failed before applying (see Client.recoverPending).
+	RecoverPending bool
 }
 
 // stagePlan is what one stage command will do, worked out from Helm's release
@@ -76,7 +79,7 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if last.Info.Status.IsPending() {
+	if last.Info.Status.IsPending() && !in.RecoverPending {
 		return nil, pendingError(last, last.Namespace)
 	}
 	current := last

@@ -468,3 +468,23 @@ func TestStillNewest(t *testing.T) {
 		t.Errorf("a plan made before revision 4: %v", err)
 	}
 }
+
+// A revision left pending by a killed command: every stage is refused naming the
+// recovery, which is the rollback planned over it.
+func TestPlanPendingRecovery(t *testing.T) {
+	store := memoryStore(t, plainChart(), rev{stage: "stable", tag: "83", status: helmrelease.StatusDeployed}, rev{stage: "10", tag: "84", status: helmrelease.StatusPendingUpgrade})
+	for _, stage := range []string{"10", "90", "stable"} {
+		_, err := planStage(store, planInput{Options: stageOpts(stage)})
+		if err == nil || !strings.Contains(err.Error(), "helm canary rollback pp -n default") {
+			t.Errorf("stage %s on a pending release: %v", stage, err)
+		}
+	}
+	p, err := planStage(store, planInput{Options: stageOpts("stable"), RecoverPending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSteps(t, p, wantStep{"stable", false})
+	if p.Last.Version != 2 || p.Base.Version != 1 || dig(p.Steps[0].Values, "image", "tag") != "83" {
+		t.Errorf("recovery plan: last %d, base %d, values %v", p.Last.Version, p.Base.Version, p.Steps[0].Values)
+	}
+}

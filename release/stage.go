@@ -73,16 +73,14 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
+	in := planInput{Options: o, Libraries: c.Libraries}
 	if last.Info.Status.IsPending() {
 		if target != stages.Stable || len(o.Workloads) > 0 || o.DryRun {
 			return nil, pendingError(last, c.Namespace)
 		}
 		// The rollback is the recovery, as `helm rollback` is for plain Helm.
-		if err := c.recoverPending(last); err != nil {
-			return nil, err
-		}
+		in.RecoverPending = true
 	}
-	in := planInput{Options: o, Libraries: c.Libraries}
 	if in.Overrides, err = c.cliValues(o); err != nil {
 		return nil, err
 	}
@@ -94,6 +92,12 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	plan, err := planStage(c.cfg.Releases, in)
 	if err != nil {
 		return nil, err
+	}
+	if last.Info.Status.IsPending() {
+		// Only now that the rollback is planned: a refused command changes nothing.
+		if err := c.recoverPending(last); err != nil {
+			return nil, err
+		}
 	}
 	if plan.RestoreManifest {
 		return c.restore(ctx, o, plan)
