@@ -210,6 +210,9 @@ func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, v
 		up.DryRun, up.DryRunOption = true, "server"
 	}
 	rel, err := up.RunWithContext(ctx, o.Release, ch, vals)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("upgrade of release %q interrupted (%v): Helm marked its revision failed and applied nothing more; run the command again, or roll back with helm canary rollback %s -n %s", o.Release, context.Cause(ctx), o.Release, c.Namespace)
+	}
 	if err != nil {
 		if msg := err.Error(); strings.Contains(msg, "already exists") || strings.Contains(msg, "another operation") {
 			// Helm's release storage is the lock: another command won the race.
