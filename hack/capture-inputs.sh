@@ -78,3 +78,6 @@ capture 3 kvstore-7.4.1.helm3.yaml cache test/charts/kvstore --namespace shop
 capture 3 kvstore-7.4.2.helm3.yaml cache test/charts/kvstore --namespace shop --set image.tag=7.4.2
 capture 3 edge-1.12.0.helm3.yaml edge test/charts/edge --namespace shop
 capture 3 twoversions-1.helm3.yaml web test/charts/twoversions --namespace shop
+for major in 3 4; do
+  capture "$major" "stateful-1.0.helm$major.yaml" st test/charts/stateful --namespace shop
+done

@@ -37,6 +37,7 @@ func TestInputsMatchCharts(t *testing.T) {
 		{"kvstore-7.4.2.helm3.yaml", "cache", "../charts/kvstore", map[string]any{"image": map[string]any{"tag": "7.4.2"}}},
 		{"edge-1.12.0.helm3.yaml", "edge", "../charts/edge", nil},
 		{"twoversions-1.helm3.yaml", "web", "../charts/twoversions", nil},
+		{"stateful-1.0.helm3.yaml", "st", "../charts/stateful", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
