@@ -35,12 +35,17 @@ const startTimeout = 2 * time.Minute
 
 // Options configures Start.
 type Options struct {
-	// BinDir holds etcd, kube-apiserver and istio-crds.yaml. Empty means: build or
-	// reuse them with Binaries(ctx, Build).
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+	// kwok, kwok-stages.yaml and istio-crds.yaml. Empty means: build or reuse them
+	// with Binaries(ctx, Build).
 	BinDir string
 	// Build is the hack/testbin.sh target used when BinDir is empty: "cluster"
 	// (the default) or "all", which also provides helm3 and helm4 in BinDir().
 	Build string
+	// APIOnly starts etcd and kube-apiserver alone: objects are validated and
+	// stored, but no controller, scheduler or node acts on them (no pods). For
+	// callers that only ask the API server's opinion of manifests.
+	APIOnly bool
 }
 
 func (o Options) binDir(ctx context.Context) (string, error) {
@@ -53,14 +58,18 @@ func (o Options) binDir(ctx context.Context) (string, error) {
 	return Binaries(ctx, o.Build)
 }
 
-// Cluster is a running etcd + kube-apiserver with Istio's CRDs installed.
+// Cluster is a running etcd + kube-apiserver with Istio's CRDs installed and, unless
+// Options.APIOnly, kube-controller-manager, kube-scheduler and kwok with simulated
+// Nodes, so that workloads get pods that become Ready.
 type Cluster struct {
 	binDir     string
 	dir        string // temporary; holds data, keys, logs and the kubeconfig
 	kubeconfig string
 	config     *rest.Config
 
-	etcd, apiserver *process
+	etcd, apiserver                    *process
+	controllerManager, scheduler, kwok *process   // nil with Options.APIOnly
+	processes                          []*process // in the order started
 
 	client  kubernetes.Interface
 	dynamic dynamic.Interface
@@ -70,8 +79,10 @@ type Cluster struct {
 }
 
 // Start starts etcd and kube-apiserver on free loopback ports, waits until the API
-// server is ready and installs Istio's CRDs. The caller must call Stop. On error
-// everything started so far is stopped again.
+// server is ready and installs Istio's CRDs; then (unless opts.APIOnly) starts the
+// controller-manager, the scheduler and kwok and waits until the simulated nodes are
+// Ready. The caller must call Stop. On error everything started so far is stopped
+// again.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	binDir, err := opts.binDir(ctx)
 	if err != nil {
@@ -91,7 +102,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}()
 
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
@@ -104,7 +115,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
 
-	c.etcd, err = startProcess(dir, "etcd", filepath.Join(binDir, "etcd"),
+	c.etcd, err = c.startProcess("etcd",
 		"--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
@@ -115,7 +126,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.apiserver, err = startProcess(dir, "kube-apiserver", filepath.Join(binDir, "kube-apiserver"),
+	c.apiserver, err = c.startProcess("kube-apiserver",
 		"--etcd-servers", etcdURL,
 		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[2]),
 		"--cert-dir", filepath.Join(dir, "certs"), // self-signed serving certificate
@@ -125,7 +136,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"),
 		"--authorization-mode", "RBAC",
 		"--service-cluster-ip-range", "10.0.0.0/24",
-		// No controller-manager creates the default service accounts it would wait for.
+		// Pods would wait for their namespace's default service account, which the
+		// controller-manager creates a moment after the namespace: tests create
+		// namespaces and install at once. (kwok's pods need no token anyway.)
 		"--disable-admission-plugins", "ServiceAccount",
 	)
 	if err != nil {
@@ -161,18 +174,33 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.installCRDs(ctx, filepath.Join(binDir, "istio-crds.yaml")); err != nil {
 		return nil, err
 	}
+	if !opts.APIOnly {
+		if err := c.startWorkloads(ctx, ports[3]); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
-// Stop kills both servers and removes the temporary directory. It is safe to call
+// startProcess starts the binary name from the cluster's BinDir, logging to
+// name.log in its directory, and keeps it for waitFor and Stop.
+func (c *Cluster) startProcess(name string, args ...string) (*process, error) {
+	p, err := startProcess(c.dir, name, filepath.Join(c.binDir, name), args...)
+	if err != nil {
+		return nil, err
+	}
+	c.processes = append(c.processes, p)
+	return p, nil
+}
+
+// Stop kills every process and removes the temporary directory. It is safe to call
 // more than once and on a partly started Cluster.
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
-		// The API server first, so it does not log a burst of etcd errors.
-		for _, p := range []*process{c.apiserver, c.etcd} {
-			if p != nil {
-				p.stop()
-			}
+		// In the reverse order of start: clients before the API server, the API
+		// server before etcd, so none logs a burst of errors about the others.
+		for i := len(c.processes) - 1; i >= 0; i-- {
+			c.processes[i].stop()
 		}
 		_ = os.RemoveAll(c.dir)
 	})
@@ -200,22 +228,26 @@ func (c *Cluster) CreateNamespace(ctx context.Context, name string) error {
 	return nil
 }
 
-// waitFor polls check until it succeeds, failing early with the server's log when
-// etcd or kube-apiserver exits.
+// waitFor polls check until it succeeds, failing early with the log of any of
+// the cluster's processes that exits.
 func (c *Cluster) waitFor(ctx context.Context, what string, check func() error) error {
 	for {
 		err := check()
 		if err == nil {
 			return nil
 		}
+		for _, p := range c.processes {
+			select {
+			case <-p.done:
+				return p.exited()
+			default:
+			}
+		}
 		select {
-		case <-c.etcd.done:
-			return c.etcd.exited()
-		case <-c.apiserver.done:
-			return c.apiserver.exited()
 		case <-ctx.Done():
+			last := c.processes[len(c.processes)-1]
 			return fmt.Errorf("waiting for %s: %w (last error: %v); end of %s:\n%s",
-				what, ctx.Err(), err, c.apiserver.logPath, c.apiserver.logTail())
+				what, ctx.Err(), err, last.logPath, last.logTail())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

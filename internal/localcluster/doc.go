@@ -1,5 +1,6 @@
-// Package localcluster starts a real etcd + kube-apiserver with Istio's CRDs on
-// loopback for tests and the demo.
+// Package localcluster starts a local Kubernetes cluster for tests and the demo:
+// etcd, kube-apiserver with Istio's CRDs, kube-controller-manager, kube-scheduler and
+// kwok simulating Nodes and their kubelets, all on loopback.
 //
 // The binaries come from hack/testbin.sh (built from the Go module proxy and cached
 // outside the clone; see Binaries). Start wires them together on free loopback
@@ -7,6 +8,9 @@
 // the server with server-side apply and strict field validation, so the API server
 // itself (OpenAPI schemas, CEL rules, built-in validation) judges our manifests.
 //
-// There is no kubelet or controller-manager: objects are validated and stored, but
-// nothing runs.
+// Pods are scheduled on the simulated Nodes and become Running and Ready (or, with
+// an image tagged NeverReadyTag, Running and never Ready); Jobs complete. No
+// container runs and there is no network or Envoy: traffic is not observable here.
+// Options.APIOnly starts etcd and kube-apiserver alone, for callers that only ask
+// the API server's opinion of manifests.
 package localcluster

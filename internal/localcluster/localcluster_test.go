@@ -219,25 +219,26 @@ func TestKubeconfigAndBinDir(t *testing.T) {
 			t.Errorf("kubeconfig does not contain %q:\n%s", want, data)
 		}
 	}
-	for _, name := range []string{"etcd", "kube-apiserver", "istio-crds.yaml"} {
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml", "istio-crds.yaml"} {
 		if _, err := os.Stat(cluster.BinDir() + "/" + name); err != nil {
 			t.Error(err)
 		}
 	}
 }
 
-// TestStop starts a second cluster from the cached binaries and checks that Stop
-// kills both servers, removes the temporary directory and can be called twice.
+// TestStop starts a second cluster from the cached binaries, API server only, and
+// checks that Stop kills both servers, removes the temporary directory and can be
+// called twice. (TestMain's cluster, with every process, is stopped the same way.)
 func TestStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a real kube-apiserver; not in -short mode")
 	}
-	c, err := localcluster.Start(context.Background(), localcluster.Options{BinDir: cluster.BinDir()})
+	c, err := localcluster.Start(context.Background(), localcluster.Options{BinDir: cluster.BinDir(), APIOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := strings.TrimSuffix(c.Kubeconfig(), "/kubeconfig")
-	pids := serverPIDs(t, dir)
+	pids := serverPIDs(t, dir, 2)
 	c.Stop()
 	c.Stop()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -252,8 +253,8 @@ func TestStop(t *testing.T) {
 }
 
 // serverPIDs finds the processes whose command line mentions dir: etcd's data
-// directory and kube-apiserver's cert directory are in it.
-func serverPIDs(t *testing.T, dir string) []int {
+// directory, kube-apiserver's cert directory and the others' kubeconfig are in it.
+func serverPIDs(t *testing.T, dir string, want int) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -270,8 +271,8 @@ func serverPIDs(t *testing.T, dir string) []int {
 			pids = append(pids, pid)
 		}
 	}
-	if len(pids) != 2 {
-		t.Fatalf("found %d processes with %s in their command line, want 2 (etcd, kube-apiserver)", len(pids), dir)
+	if len(pids) != want {
+		t.Fatalf("found %d processes with %s in their command line, want %d", len(pids), dir, want)
 	}
 	return pids
 }
