@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"maps"
 	"sync"
 	"testing"
@@ -64,7 +65,10 @@ func getDeployment(t *testing.T, namespace, name string) liveDeployment {
 	return live
 }
 
-// getDeploymentVersion is getDeployment and the object's resourceVersion.
+// getDeploymentVersion is getDeployment and a version that changes when anyone but
+// the controllers writes the object: its generation (bumped by every spec change),
+// labels and annotations but the controller's revision. Not the resourceVersion:
+// the Deployment controller writes status whenever pods change.
 func getDeploymentVersion(t *testing.T, namespace, name string) (liveDeployment, string) {
 	t.Helper()
 	d, err := clients(t).kube.AppsV1().Deployments(namespace).Get(t.Context(), name, metav1.GetOptions{})
@@ -85,7 +89,9 @@ func getDeploymentVersion(t *testing.T, namespace, name string) (liveDeployment,
 	if d.Spec.Selector != nil {
 		live.Selector = maps.Clone(d.Spec.Selector.MatchLabels)
 	}
-	return live, d.ResourceVersion
+	annotations := maps.Clone(d.Annotations)
+	delete(annotations, "deployment.kubernetes.io/revision") // the controller's
+	return live, fmt.Sprintf("generation %d, labels %v, annotations %v", d.Generation, d.Labels, annotations)
 }
 
 func getIstio(t *testing.T, resource schema.GroupVersionResource, namespace, name string) *unstructured.Unstructured {

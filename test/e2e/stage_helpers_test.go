@@ -148,7 +148,9 @@ type liveSnapshot struct {
 	Deployments map[string]liveDeployment
 	// DestinationRule and VirtualService specs.
 	DestinationRule, VirtualService map[string]any
-	// ResourceVersions of all four objects: unchanged objects keep theirs.
+	// Versions of all four objects: unchanged objects keep theirs. For the Istio
+	// objects the resourceVersion; for Deployments, whose status the controllers
+	// keep writing, the generation (spec writes) and the labels and annotations.
 	ResourceVersions map[string]string
 }
 
@@ -156,9 +158,7 @@ func snapshot(t *testing.T, ns string) liveSnapshot {
 	t.Helper()
 	s := liveSnapshot{Deployments: map[string]liveDeployment{}, ResourceVersions: map[string]string{}}
 	for _, name := range []string{"productpage", "productpage-canary"} {
-		var rv string
-		s.Deployments[name], rv = getDeploymentVersion(t, ns, name)
-		s.ResourceVersions["Deployment/"+name] = rv
+		s.Deployments[name], s.ResourceVersions["Deployment/"+name] = getDeploymentVersion(t, ns, name)
 	}
 	dr := getIstio(t, destinationRules, ns, "product-page-svc")
 	vs := getIstio(t, virtualServices, ns, "product-page-svc")

@@ -1,115 +1,148 @@
 package e2e
 
 import (
-	"context"
-	"errors"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/helm-canary/helm-canary/internal/localcluster"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestWait: without a controller-manager no Deployment ever becomes ready by
-// itself, so the test plays the controller: it marks productpage and
-// productpage-canary rolled out while `stage --wait` runs, and the command must
-// then finish, having shown ready/total progress. A short --timeout fails clearly.
+// TestWait: on a cluster whose controllers and simulated kubelets run pods,
+// `stage --wait` returns once production and canary have rolled out (their pods
+// really Ready), showing ready/total progress; a canary that never becomes ready
+// fails fast, naming the Deployment and the pods and why they are not ready.
 func TestWait(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
-		walkTo(t, h, ns, "stable")
+		// progressDeadlineSeconds as a chart may set it, so a stuck rollout is
+		// reported by the Deployment controller within seconds.
+		chart := chartCopy(t, h.chartDir(), func(dir string) {
+			editFile(t, filepath.Join(dir, "templates", "deployment.yaml"), "spec:\n", "spec:\n  progressDeadlineSeconds: 8\n")
+		})
+		h.stage(t, ns, "stable", "pp", chart, "--install", "--set", "image.tag=83", "--wait", "--timeout", "60s")
+		wantRolledOut(t, ns, "productpage", 2)
 
-		ctx, cancel := context.WithTimeout(t.Context(), helmTimeout)
-		defer cancel()
-		args := []string{"canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag=84", "--wait", "--timeout", "60s"}
-		cmd := exec.CommandContext(ctx, h.bin, args...)
-		cmd.Env, cmd.Dir = h.env, h.home
-		var stdout, stderr syncBuffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.WaitDelay = 10 * time.Second
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-
-		// The upgrade is done once the command reports progress; until the Deployments
-		// are marked ready, it keeps waiting.
-		deadline := time.After(30 * time.Second)
-	waiting:
-		for !strings.Contains(stderr.String(), "productpage-canary 0/2") {
-			select {
-			case err := <-done:
-				t.Fatalf("stage 10 --wait ended (%v) before the Deployments were ready; stderr:\n%s", err, stderr.String())
-			case <-deadline:
-				break waiting
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		if !strings.Contains(stderr.String(), "productpage-canary 0/2") {
-			t.Errorf("stage 10 --wait shows no progress line with productpage-canary 0/2 after 30s; stderr:\n%s", stderr.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("stage 10 --wait ended (%v) before the Deployments were ready; stderr:\n%s", err, stderr.String())
-		case <-time.After(1500 * time.Millisecond):
-		}
-		markRolledOut(t, ns, "productpage", "productpage-canary")
-
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("stage 10 --wait: %v; stderr:\n%s", err, stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("stage 10 --wait still waits 30s after the Deployments were marked ready; stderr:\n%s", stderr.String())
-		}
-		t.Logf("stage 10 --wait stderr:\n%s", stderr.String())
-		for _, want := range []string{"productpage 2/2", "productpage-canary 2/2"} {
-			if !strings.Contains(stderr.String(), want) {
-				t.Errorf("stage 10 --wait does not show %q; stderr:\n%s", want, stderr.String())
-			}
-		}
-		wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 90, "canary": 10})
-
-		// A new canary version nobody rolls out: --timeout 3s fails, saying so.
-		start := time.Now()
-		_, errOut, err := h.run(t, "canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag=85", "--wait", "--timeout", "3s")
-		took := time.Since(start)
-		if err == nil {
-			t.Fatalf("stage 10 --wait --timeout 3s with a canary nobody rolls out succeeded")
-		}
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Fatalf("stage 10 --wait --timeout 3s: %v", err)
-		}
-		if !strings.Contains(errOut, "timed out") || !strings.Contains(errOut, "productpage-canary") {
-			t.Errorf("stage 10 --wait --timeout 3s: stderr does not say it timed out waiting for productpage-canary:\n%s", errOut)
-		}
-		if took > 20*time.Second {
-			t.Errorf("stage 10 --wait --timeout 3s took %s", took)
-		}
-	})
-}
-
-// markRolledOut plays the Deployment controller: status says every replica of the
-// current generation is updated, ready and available.
-func markRolledOut(t *testing.T, ns string, names ...string) {
-	t.Helper()
-	deployments := clients(t).kube.AppsV1().Deployments(ns)
-	for _, name := range names {
-		d, err := deployments.Get(t.Context(), name, metav1.GetOptions{})
+		_, stderr, err := h.run(t, "canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag=84", "--wait", "--timeout", "60s")
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := int32(1)
-		if d.Spec.Replicas != nil {
-			n = *d.Spec.Replicas
+		t.Logf("stage 10 --wait stderr:\n%s", stderr)
+		for _, want := range []string{"productpage 2/2", "productpage-canary 2/2"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stage 10 --wait does not show %q; stderr:\n%s", want, stderr)
+			}
 		}
-		d.Status.ObservedGeneration = d.Generation
-		d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas = n, n, n, n
-		if _, err := deployments.UpdateStatus(t.Context(), d, metav1.UpdateOptions{}); err != nil {
-			t.Fatalf("Deployment %s/%s status: %v", ns, name, err)
+		// --wait returned: both must be rolled out now, not a moment later.
+		wantRolledOut(t, ns, "productpage", 2)
+		wantRolledOut(t, ns, "productpage-canary", 2)
+		wantTrackPods(t, ns, "app=productpage", map[string]int{"production": 2, "canary": 2})
+		wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 90, "canary": 10})
+
+		// A canary image that never becomes ready: the progress deadline (8 s) ends
+		// the wait long before --timeout (2 minutes).
+		start := time.Now()
+		_, errOut, err := h.run(t, "canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag="+localcluster.NeverReadyTag, "--wait", "--timeout", "2m")
+		took := time.Since(start)
+		if err == nil {
+			t.Fatalf("stage 10 --wait with a canary that never becomes ready succeeded")
+		}
+		t.Logf("stage 10 --wait with a never-ready canary failed after %s (wanted):\n%s", took.Round(time.Millisecond), errOut)
+		for _, want := range []string{"productpage-canary", "progress deadline", "not ready", ":" + localcluster.NeverReadyTag, "helm canary rollback pp"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("the failure does not mention %q:\n%s", want, errOut)
+			}
+		}
+		if took > 60*time.Second {
+			t.Errorf("stage 10 --wait with a never-ready canary took %s to fail; the progress deadline is 8s", took)
+		}
+		// Production was never touched, and the old canary pods still serve.
+		wantRolledOut(t, ns, "productpage", 2)
+	})
+}
+
+// chartCopy copies a chart directory to a temporary one and lets edit change it.
+func chartCopy(t *testing.T, src string, edit func(dir string)) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	edit(dst)
+	return dst
+}
+
+// editFile replaces the first old in a file with new, failing when old is absent.
+func editFile(t *testing.T, path, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantRolledOut checks that Deployment name has rolled out its current spec to
+// replicas pods, every one Ready.
+func wantRolledOut(t *testing.T, ns, name string, replicas int32) {
+	t.Helper()
+	d, err := clients(t).kube.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := d.Status
+	if s.ObservedGeneration < d.Generation || s.Replicas != replicas || s.UpdatedReplicas != replicas || s.ReadyReplicas != replicas {
+		t.Errorf("Deployment %s: generation %d observed %d, replicas %d, updated %d, ready %d; want %d rolled out and ready",
+			name, d.Generation, s.ObservedGeneration, s.Replicas, s.UpdatedReplicas, s.ReadyReplicas, replicas)
+	}
+}
+
+// trackPods counts the live, Ready pods matching selector by their track label.
+func trackPods(t *testing.T, ns, selector string) map[string]int {
+	t.Helper()
+	pods, err := clients(t).kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && podReady(&p) {
+			counts[p.Labels["helm-canary.io/track"]]++
 		}
 	}
+	return counts
+}
+
+// wantTrackPods checks the Ready pods per track label (tracks absent from want must
+// have none).
+func wantTrackPods(t *testing.T, ns, selector string, want map[string]int) {
+	t.Helper()
+	got := trackPods(t, ns, selector)
+	for track, n := range want {
+		if got[track] != n {
+			t.Errorf("%s: %d Ready pods with track %q, want %d (all: %v)", selector, got[track], track, n, got)
+		}
+	}
+	for track, n := range got {
+		if _, ok := want[track]; !ok && n > 0 {
+			t.Errorf("%s: %d Ready pods with track %q, want none", selector, n, track)
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
