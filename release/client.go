@@ -112,6 +112,25 @@ func (c *Client) DeployedManifest(name string) (manifest []byte, found bool, err
 	return []byte(rel.Manifest), true, nil
 }
 
+// PipelineProduction is the production manifest for `render --release`: the
+// release's deployed manifest. A release that is not there is a first install,
+// which renders at stable; at any other stage the chart's new pod template would
+// become production (version N straight to production), and a typo in --release
+// or a post-renderer that did not get --namespace (it does not inherit helm's -n)
+// is far likelier than a first install at a canary stage: refused.
+func (c *Client) PipelineProduction(name string, opts renderer.Options) ([]byte, error) {
+	manifest, found, err := c.DeployedManifest(name)
+	if err != nil || found {
+		return manifest, err
+	}
+	if s, unpinned := opts.Unpinned(); unpinned {
+		return nil, fmt.Errorf("release %q not found in namespace %q, so production has nothing to be pinned to and stage %s would send the new version straight to production; "+
+			"fix --release, or pass the release's namespace with --namespace (a post-renderer does not inherit helm's -n), "+
+			"or install at --stage=stable first (or pin explicitly with --production-from)", name, c.Namespace, s)
+	}
+	return nil, nil
+}
+
 func (c *Client) clients() (kubernetes.Interface, dynamic.Interface, error) {
 	rc, err := c.Settings.RESTClientGetter().ToRESTConfig()
 	if err != nil {

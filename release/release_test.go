@@ -5,7 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/action"
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
 	"github.com/helm-canary/helm-canary/renderer"
+	"github.com/helm-canary/helm-canary/stages"
 )
 
 func TestMergeValuesNewestWins(t *testing.T) {
@@ -60,5 +66,50 @@ func TestDiffManifests(t *testing.T) {
 	}
 	if got := diffManifests(string(after), string(after), "same"); !strings.Contains(got, "no changes") {
 		t.Errorf("identical manifests: %s", got)
+	}
+}
+
+// Pipeline mode with a release that is not there (a typo in --release, or a
+// post-renderer that never got --namespace): only stable may render, since every
+// other stage would run the new pod template as production.
+func TestPipelineProductionRefusesAMissingRelease(t *testing.T) {
+	store := storage.Init(driver.NewMemory())
+	c := &Client{Namespace: "shop", cfg: &action.Configuration{Releases: store}}
+	stage := func(s string) stages.Stage {
+		st, err := stages.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	for _, opts := range []renderer.Options{
+		{Stage: stage("10")},
+		{Stage: stage("final")},
+		{Stage: stage("swap")},
+		{PerWorkload: map[string]renderer.WorkloadOptions{"cart": {Stage: stage("90")}}},
+	} {
+		m, err := c.PipelineProduction("shpo", opts)
+		if err == nil {
+			t.Errorf("stage %v (per workload %v): a missing release pinned nothing and rendered %q, want a refusal", opts.Stage, opts.PerWorkload, m)
+			continue
+		}
+		for _, want := range []string{`"shpo"`, `namespace "shop"`, "--namespace", "--stage=stable"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal does not say %s: %v", want, err)
+			}
+		}
+	}
+	// A first install renders at stable: nothing to pin, nothing refused.
+	if m, err := c.PipelineProduction("shop", renderer.Options{}); err != nil || m != nil {
+		t.Errorf("stable with no release yet: %q, %v; want no manifest and no error", m, err)
+	}
+	// A release that is there pins production at any stage.
+	rel := &helmrelease.Release{Name: "shop", Namespace: "shop", Version: 1, Manifest: "kind: Deployment\n",
+		Info: &helmrelease.Info{Status: helmrelease.StatusDeployed}}
+	if err := store.Create(rel); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.PipelineProduction("shop", renderer.Options{Stage: stage("10")}); err != nil || string(m) != rel.Manifest {
+		t.Errorf("stage 10 with the release deployed: %q, %v; want its manifest", m, err)
 	}
 }

@@ -110,6 +110,27 @@ func (o Options) forWorkload(name string) WorkloadOptions {
 	return w
 }
 
+// Unpinned names a stage this render would put on some workload other than stable,
+// or returns false when all of them are at stable. Without a production manifest,
+// every such stage runs the rendered pod template as production (or, at final,
+// production is the render anyway, but the transition went unchecked).
+func (o Options) Unpinned() (stages.Stage, bool) {
+	if s := o.stage(); s != stages.Stable {
+		return s, true
+	}
+	names := make([]string, 0, len(o.PerWorkload))
+	for name := range o.PerWorkload {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if s := o.PerWorkload[name].Stage; !s.IsZero() && s != stages.Stable {
+			return s, true
+		}
+	}
+	return stages.Stage{}, false
+}
+
 func (o Options) trackLabel() string {
 	if o.TrackLabel == "" {
 		return DefaultTrackLabel

@@ -57,7 +57,7 @@ On any error it writes nothing to stdout and exits non-zero.`,
 				if err != nil {
 					return err
 				}
-				if opts.ProductionManifest, _, err = c.DeployedManifest(f.release); err != nil {
+				if opts.ProductionManifest, err = c.PipelineProduction(f.release, opts); err != nil {
 					return err
 				}
 			}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -77,6 +79,58 @@ func TestPipelineStatus(t *testing.T) {
 			if w := st.Workloads[0]; w.Stage != "10" || (st.Stage != "" && st.Stage != "10") {
 				t.Errorf("status of a release a pipeline rendered at --stage=10 (live traffic 90/10, canary up) says stage %q (workload) / %q (release), want 10:\n%s", w.Stage, st.Stage, out)
 			}
+		})
+	}
+}
+
+// TestPipelineMissingReleaseRefused: a pipeline at stage 10 whose --release is not
+// found (a typo, or no --namespace: a post-renderer does not inherit helm's -n)
+// would pin production to nothing and run the new version as production. It must
+// fail the upgrade, name the release and namespace it looked in, and leave the
+// release as it was.
+func TestPipelineMissingReleaseRefused(t *testing.T) {
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			t.Parallel()
+			h := newHelmEnv(t, major)
+			ns := newNamespace(t)
+			upgrade := func(tag string, renderArgs ...string) []string {
+				args := []string{"upgrade", "--install", "pp", h.chartDir(), "-n", ns, "--set", "image.tag=" + tag}
+				return append(args, h.postRenderer(renderArgs...)...)
+			}
+			h.mustRun(t, upgrade("83", "--stage=stable", "--release=pp", "--namespace="+ns)...)
+			before := h.lastRevision(t, "pp", ns)
+			for _, c := range []struct {
+				what          string
+				args          []string
+				release, look string
+			}{
+				{"no --namespace", []string{"--stage=10", "--release=pp"}, "pp", "default"},
+				{"a typo in --release", []string{"--stage=10", "--release=pq", "--namespace=" + ns}, "pq", ns},
+				{"final, no --namespace", []string{"--stage=final", "--release=pp"}, "pp", "default"},
+			} {
+				_, stderr, err := h.run(t, upgrade("84", c.args...)...)
+				if err == nil {
+					t.Errorf("%s: helm upgrade succeeded, want a refusal", c.what)
+				}
+				if after := h.lastRevision(t, "pp", ns); after != before {
+					t.Errorf("%s: the last revision is %+v, want %+v unchanged", c.what, after, before)
+				}
+				wantImages(t, c.what+": productpage", getDeployment(t, ns, "productpage"), productpageImage+":83")
+				why := stderr
+				if major == 4 {
+					log, _ := os.ReadFile(h.postRendererLog())
+					why = string(log)
+				}
+				want := fmt.Sprintf("release %q not found in namespace %q", c.release, c.look)
+				if !strings.Contains(why, want) || !strings.Contains(why, "--namespace") {
+					t.Errorf("%s: the refusal does not say %s and how to fix it:\n%s", c.what, want, why)
+				}
+			}
+			// The namespace given, the same stage goes through, pinned.
+			h.mustRun(t, upgrade("84", "--stage=10", "--release=pp", "--namespace="+ns)...)
+			wantImages(t, "productpage at 10", getDeployment(t, ns, "productpage"), productpageImage+":83")
+			wantImages(t, "productpage-canary at 10", getDeployment(t, ns, "productpage-canary"), productpageImage+":84")
 		})
 	}
 }
