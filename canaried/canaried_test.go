@@ -49,36 +49,41 @@ func render(t *testing.T, in string, o renderer.Options) *Manifest {
 }
 
 // The reader's stage is the writer's: whatever stage the renderer writes, Read
-// finds the workload and infers that stage back (final, as written, is stable again;
-// preview is the 0 stage's traffic).
+// finds the workload and reads that stage back exactly, from the canary
+// Deployment's annotations: final is final (not stable), final's first step is
+// final draining (not 0), preview is preview, and 100 is 100 even when production
+// already runs the canary's images (not swap).
 func TestStageRoundTrip(t *testing.T) {
 	stable := render(t, app, renderer.Options{})
 	for _, tc := range []struct {
-		stage, want string
-		weights     Split
-		replicas    Split
+		stage    string
+		draining bool
+		// same: production runs the images the chart renders now.
+		same     bool
+		weights  Split
+		replicas Split
 	}{
-		{"stable", "stable", Split{100, 0}, Split{3, 0}},
-		{"0", "0", Split{100, 0}, Split{3, 3}},
-		{"preview", "0", Split{100, 0}, Split{3, 3}},
-		{"1", "1", Split{99, 1}, Split{3, 3}},
-		{"10", "10", Split{90, 10}, Split{3, 3}},
-		{"50", "50", Split{50, 50}, Split{3, 3}},
-		{"90", "90", Split{10, 90}, Split{3, 3}},
-		{"100", "100", Split{0, 100}, Split{3, 3}},
-		{"swap", "swap", Split{0, 100}, Split{3, 3}},
-		{"final", "stable", Split{100, 0}, Split{3, 0}},
+		{stage: "stable", weights: Split{100, 0}, replicas: Split{3, 0}},
+		{stage: "0", weights: Split{100, 0}, replicas: Split{3, 3}},
+		{stage: "preview", weights: Split{100, 0}, replicas: Split{3, 3}},
+		{stage: "1", weights: Split{99, 1}, replicas: Split{3, 3}},
+		{stage: "10", weights: Split{90, 10}, replicas: Split{3, 3}},
+		{stage: "50", weights: Split{50, 50}, replicas: Split{3, 3}},
+		{stage: "90", weights: Split{10, 90}, replicas: Split{3, 3}},
+		{stage: "100", weights: Split{0, 100}, replicas: Split{3, 3}},
+		{stage: "100", same: true, weights: Split{0, 100}, replicas: Split{3, 3}},
+		{stage: "swap", same: true, weights: Split{0, 100}, replicas: Split{3, 3}},
+		{stage: "final", draining: true, same: true, weights: Split{100, 0}, replicas: Split{3, 3}},
+		{stage: "final", same: true, weights: Split{100, 0}, replicas: Split{3, 0}},
 	} {
-		t.Run(tc.stage, func(t *testing.T) {
-			s, err := stages.Parse(tc.stage)
-			if err != nil {
-				t.Fatal(err)
-			}
+		want := stages.State{Stage: mustParse(t, tc.stage), Draining: tc.draining}
+		t.Run(fmt.Sprintf("%s draining=%t same=%t", tc.stage, tc.draining, tc.same), func(t *testing.T) {
+			s := want.Stage
 			var prod []byte
-			if tc.stage != "swap" && tc.stage != "final" {
+			if !tc.same {
 				prod = []byte(manifestText(t, stable))
 			}
-			m := render(t, strings.ReplaceAll(app, "reviews:2", "reviews:3"), renderer.Options{Stage: s, ProductionManifest: prod})
+			m := render(t, strings.ReplaceAll(app, "reviews:2", "reviews:3"), renderer.Options{Stage: s, Draining: tc.draining, ProductionManifest: prod})
 			ws := m.Workloads("")
 			if len(ws) != 1 {
 				t.Fatalf("workloads = %d, want 1 (the ConfigMap named reviews-canary is no canary)", len(ws))
@@ -90,11 +95,11 @@ func TestStageRoundTrip(t *testing.T) {
 			if got := m.Weights(w); got != tc.weights {
 				t.Errorf("weights %s, want %s", got, tc.weights)
 			}
-			if got := m.Stage(w).String(); got != tc.want {
-				t.Errorf("stage %s read back as %s, want %s", tc.stage, got, tc.want)
+			if got := m.Stage(w); got != want {
+				t.Errorf("stage %+v read back as %+v", want, got)
 			}
-			if got, ok := m.ReleaseStage(""); !ok || got.String() != tc.want {
-				t.Errorf("release stage = %s, %v", got, ok)
+			if got, ok := m.ReleaseStage(""); !ok || got != want {
+				t.Errorf("release stage = %+v, %v", got, ok)
 			}
 			p, _ := Replicas(w.Production.Fields)
 			c, _ := Replicas(w.Canary.Fields)
@@ -106,6 +111,38 @@ func TestStageRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A manifest rendered before the stage annotations (a release staged in pipeline
+// mode by an older helm-canary) still reads: the stage is inferred from replicas,
+// weights and images.
+func TestStageOfAnOlderManifest(t *testing.T) {
+	stable := render(t, app, renderer.Options{})
+	for _, tc := range []struct{ stage, want string }{{"stable", "stable"}, {"10", "10"}, {"100", "100"}} {
+		m := render(t, strings.ReplaceAll(app, "reviews:2", "reviews:3"), renderer.Options{Stage: mustParse(t, tc.stage), ProductionManifest: []byte(manifestText(t, stable))})
+		old := m // as read, less the annotation
+		for _, o := range old.Objects {
+			if a, ok := Dig(o.Fields, "metadata", "annotations").(map[string]any); ok {
+				delete(a, renderer.AnnotationStage)
+			}
+		}
+		ws := old.Workloads("")
+		if len(ws) != 1 {
+			t.Fatalf("%s: workloads %d", tc.stage, len(ws))
+		}
+		if got := old.Stage(ws[0]); got.Stage.String() != tc.want || got.Draining {
+			t.Errorf("older manifest at %s read as %+v, want %s", tc.stage, got, tc.want)
+		}
+	}
+}
+
+func mustParse(t *testing.T, s string) stages.Stage {
+	t.Helper()
+	st, err := stages.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func manifestText(t *testing.T, m *Manifest) string {
@@ -154,7 +191,7 @@ func TestBookinfoReviews(t *testing.T) {
 	if got := FormatSplits(Routes(vs.Fields, "reviews", "")); got != "90/10" {
 		t.Errorf("reviews routes %s, want 90/10 (the jason route goes to subset v2, not production/canary)", got)
 	}
-	if got := m.Stage(ws[0]).String(); got != "10" {
+	if got := m.Stage(ws[0]).Stage.String(); got != "10" {
 		t.Errorf("stage %s, want 10", got)
 	}
 }

@@ -13,6 +13,5 @@ func inferredState(manifest, track string) (stages.State, bool) {
 	if err != nil {
 		return stages.State{}, false
 	}
-	s, ok := m.ReleaseStage(track)
-	return stages.State{Stage: s}, ok
+	return m.ReleaseStage(track)
 }

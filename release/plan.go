@@ -316,7 +316,7 @@ func lastStable(history []*helmrelease.Release, current *helmrelease.Release) *h
 func isStable(rel *helmrelease.Release, cfg renderer.Config) bool {
 	if _, staged := rel.Config[ValuesKey]; !staged {
 		st, ok := inferredState(rel.Manifest, trackLabel(cfg))
-		return ok && st.Stage == stages.Stable
+		return ok && (st.Stage == stages.Stable || st.Stage == stages.Final) && !st.Draining
 	}
 	return (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining
 }

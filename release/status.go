@@ -89,9 +89,13 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		ws := WorkloadStatus{Name: w.Name, Service: w.Service, Stage: st.Stage}
 		if _, staged := rel.Config[ValuesKey]; !staged {
 			// Pipeline mode keeps the stage in the pipeline's arguments.
-			ws.Stage = m.Stage(w).String()
+			at := m.Stage(w)
+			ws.Stage = at.Stage.String()
 			if st.Stage == "stable" {
-				st.Stage = ws.Stage
+				st.Stage, st.Draining = ws.Stage, at.Draining
+			}
+			if at.Draining {
+				ws.Stage += " (draining)"
 			}
 		}
 		if own := config.Workloads[w.Name]; own.Stage != "" {

@@ -329,6 +329,14 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	canary.setKey(field(meta, "labels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackCanary)
+	entries := [][2]string{{AnnotationStage, scalarText(w.Stage.String())}}
+	if w.Draining {
+		entries = append(entries, [2]string{AnnotationDraining, scalarText("true")})
+	}
+	canary.setNested(meta, "annotations", entries...)
+	if a := field(meta, "annotations"); !w.Draining && field(a, AnnotationDraining) != nil {
+		canary.deleteEntry(a, AnnotationDraining) // a stream rendered at final's first step
+	}
 	replicas := field(spec, "replicas")
 	switch {
 	case autoscaled && w.canaryUp():
@@ -403,6 +411,13 @@ func (r *release) encodeSplit(w *workload, d, canarySource *yaml.RNode, producti
 	setField(lookupCreate(c, "metadata", "labels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "selector", "matchLabels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "template", "metadata", "labels"), r.track, stringNode(TrackCanary))
+	annotations := lookupCreate(c, "metadata", "annotations")
+	setField(annotations, AnnotationStage, stringNode(w.Stage.String()))
+	if w.Draining {
+		setField(annotations, AnnotationDraining, stringNode("true"))
+	} else {
+		deleteField(annotations, AnnotationDraining)
+	}
 	canarySpec := lookupCreate(c, "spec")
 	if autoscaled && w.canaryUp() {
 		deleteField(canarySpec, "replicas") // the canary's own autoscaler sizes it

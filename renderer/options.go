@@ -39,6 +39,15 @@ const (
 	helmHookAnnotation      = "helm.sh/hook"
 )
 
+// Annotations on each canary Deployment: the stage it was rendered at, exactly
+// (a release staged in pipeline mode keeps its stage nowhere else), and final's
+// first step, when traffic is back on production and the canary pods still run.
+// Package canaried reads them back.
+const (
+	AnnotationStage    = "helm-canary.io/stage"
+	AnnotationDraining = "helm-canary.io/draining"
+)
+
 // Options is what one render needs. The CLI binds its flags onto these fields.
 type Options struct {
 	// Stage to render. The zero value means stable.

@@ -3,6 +3,7 @@ package renderer
 import (
 	"bytes"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -102,20 +103,78 @@ func (s *splicer) setKey(m *yaml.Node, key, value string) {
 	s.insertKey(m, key, value)
 }
 
-// replaceScalar replaces a plain one-line scalar value.
-func (s *splicer) replaceScalar(v *yaml.Node, text string) {
-	if !s.ok || v == nil || v.Kind != yaml.ScalarNode || v.Style != 0 {
+// setNested sets "key: value" entries in the block mapping m holds under parent
+// (metadata's annotations, say); without that mapping, "parent:" and the entries go
+// in as a block right after m's name (and namespace), so the object still reads
+// name first.
+func (s *splicer) setNested(m *yaml.Node, parent string, entries ...[2]string) {
+	if child := field(m, parent); child != nil {
+		for _, e := range entries {
+			s.setKey(child, e[0], e[1])
+		}
+		return
+	}
+	if !s.ok || m == nil || m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 {
 		s.ok = false
 		return
 	}
+	at := -1
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i].Value; k != "name" && k != "namespace" {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		s.ok = false // nothing after the name to insert before: let the encoder do it
+		return
+	}
+	start, indent := s.keyLine(m.Content[at])
+	if start < 0 {
+		s.ok = false
+		return
+	}
+	pad := strings.Repeat(" ", indent)
+	text := pad + parent + ":\n"
+	for _, e := range entries {
+		text += pad + "  " + e[0] + ": " + e[1] + "\n"
+	}
+	s.edits = append(s.edits, edit{at: start, text: text})
+}
+
+// replaceScalar replaces a plain one-line scalar value, or a double-quoted one
+// without escapes (a value helm-canary wrote quoted before).
+func (s *splicer) replaceScalar(v *yaml.Node, text string) {
+	if !s.ok || v == nil || v.Kind != yaml.ScalarNode || (v.Style != 0 && v.Style != yaml.DoubleQuotedStyle) {
+		s.ok = false
+		return
+	}
+	old := v.Value
+	if v.Style == yaml.DoubleQuotedStyle {
+		old = `"` + v.Value + `"`
+		if strings.ContainsAny(v.Value, `"\\`) {
+			s.ok = false
+			return
+		}
+	}
 	off := s.at(v.Line, v.Column)
-	end := off + len(v.Value)
-	if off < 0 || end > len(s.body) || string(s.body[off:end]) != v.Value ||
+	end := off + len(old)
+	if off < 0 || end > len(s.body) || string(s.body[off:end]) != old ||
 		(end < len(s.body) && !strings.ContainsRune(" \t\r\n#", rune(s.body[end]))) {
 		s.ok = false
 		return
 	}
-	s.edits = append(s.edits, edit{at: off, del: len(v.Value), text: text})
+	s.edits = append(s.edits, edit{at: off, del: len(old), text: text})
+}
+
+// scalarText is how the encoder writes a string: plain, or quoted when plain would
+// read as another type ("10", "true").
+func scalarText(v string) string {
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		return strconv.Quote(v)
+	}
+	return strings.TrimSuffix(string(out), "\n")
 }
 
 // deleteEntry removes a "key: scalar" line from a block mapping.

@@ -134,3 +134,54 @@ func TestPipelineMissingReleaseRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineStageReadBack: a release staged by a `helm upgrade` pipeline keeps its
+// stage only in its manifest. At 100 with production already on the canary's images
+// it must read as 100, not swap, so that `helm canary stage final` is still refused
+// without swap; after the pipeline's final it must read as final, not stable.
+func TestPipelineStageReadBack(t *testing.T) {
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			t.Parallel()
+			h := newHelmEnv(t, major)
+			ns := newNamespace(t)
+			pipeline := func(stage string) {
+				args := []string{"upgrade", "--install", "pp", h.chartDir(), "-n", ns, "--set", "image.tag=83"}
+				h.mustRun(t, append(args, h.postRenderer("--stage="+stage, "--release=pp", "--namespace="+ns)...)...)
+			}
+			status := func() (release, workload string) {
+				out := h.mustRun(t, "canary", "status", "pp", "-n", ns, "-o", "json")
+				var st struct {
+					Stage     string `json:"stage"`
+					Workloads []struct {
+						Stage string `json:"stage"`
+					} `json:"workloads"`
+				}
+				if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Workloads) != 1 {
+					t.Fatalf("status -o json: %v\n%s", err, out)
+				}
+				return st.Stage, st.Workloads[0].Stage
+			}
+
+			pipeline("stable")
+			pipeline("100")
+			if rel, w := status(); rel != "100" || w != "100" {
+				t.Errorf("a pipeline at --stage=100 (canary and production on the same images) reads as %q (release) / %q (workload), want 100", rel, w)
+			}
+			before := h.lastRevision(t, "pp", ns)
+			_, stderr, err := h.run(t, "canary", "stage", "final", "pp", "-n", ns, "--drain-time", "0s")
+			if err == nil || !strings.Contains(stderr, "needs stage swap first") {
+				t.Errorf("stage final at 100 (no swap): err %v, want the refusal that asks for swap first:\n%s", err, stderr)
+			}
+			if after := h.lastRevision(t, "pp", ns); after != before {
+				t.Errorf("the refused final made a revision: %+v, want %+v", after, before)
+			}
+
+			pipeline("swap")
+			pipeline("final")
+			if rel, w := status(); rel != "final" || w != "final" {
+				t.Errorf("a pipeline at --stage=final reads as %q (release) / %q (workload), want final", rel, w)
+			}
+		})
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/helm-canary/helm-canary/renderer"
 )
 
 // helm4FilenameAnnotation is what Helm 4 adds to the documents it hands a
@@ -59,6 +61,12 @@ func parseManifest(manifest string) (objectSet, error) {
 		meta, _ := obj["metadata"].(map[string]any)
 		if annotations, ok := meta["annotations"].(map[string]any); ok {
 			delete(annotations, helm4FilenameAnnotation)
+			// The renderer records the stage it rendered on the canary Deployment
+			// for releases that keep it nowhere else (pipeline mode); library mode's
+			// stage is its values (seed 001's weights and replicas), stored with the
+			// release.
+			delete(annotations, renderer.AnnotationStage)
+			delete(annotations, renderer.AnnotationDraining)
 			if len(annotations) == 0 {
 				delete(meta, "annotations")
 			}
