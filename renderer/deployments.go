@@ -553,16 +553,19 @@ func (r *release) replacePrior() error {
 		for _, hpa := range w.hpas {
 			walk(w, hpa.after)
 		}
-		for _, d := range w.stale {
-			d.drop = true
-		}
 	}
 	for key := range byName {
 		kind, _, _ := strings.Cut(key, "/")
 		kinds[kind] = true
 	}
 	for _, d := range r.docs {
-		if d.empty() || d.generated || !kinds[d.kind] || d.drop {
+		if d.empty() || d.generated || d.drop {
+			continue
+		}
+		if w := r.userFilterOwner(d); w != nil {
+			w.stale = append(w.stale, d)
+		}
+		if !kinds[d.kind] {
 			continue
 		}
 		if d.name == "" {
@@ -592,6 +595,39 @@ func (r *release) replacePrior() error {
 				d.replacedBy, m.doc.moved = m.doc, true
 				break
 			}
+		}
+	}
+	// What the earlier render made and this one does not (the autoscaler's twin
+	// without canary pods, the gateway filter at stable) goes.
+	for _, w := range r.workloads {
+		for _, d := range w.stale {
+			d.drop = true
+		}
+	}
+	return nil
+}
+
+// userFilterOwner finds the already canaried workload an input gateway filter was
+// made for by an earlier render (its kind, its name, helm-canary's annotations).
+func (r *release) userFilterOwner(d *document) *workload {
+	if d.kind != "EnvoyFilter" && d.kind != "WasmPlugin" && d.kind != "ASMHeaderPropagation" {
+		return nil
+	}
+	for _, w := range r.workloads {
+		if w.prior == nil {
+			continue
+		}
+		want := map[string]string{"EnvoyFilter": sharedName(w.name, w.ns, "canary-users"),
+			"WasmPlugin": sharedName(w.name, w.ns, "hash-tagging"), "ASMHeaderPropagation": w.name + "-tag-propagation"}[d.kind]
+		if d.name != "" && d.name != want {
+			continue
+		}
+		n, err := d.parse()
+		if err != nil || n == nil || n.GetName() != want {
+			continue
+		}
+		if _, ours := n.GetAnnotations()[AnnotationUserHeader]; ours || d.kind == "ASMHeaderPropagation" {
+			return w
 		}
 	}
 	return nil

@@ -107,3 +107,24 @@ func TestCollisions(t *testing.T) {
 		}
 	})
 }
+
+// The gateway filter an earlier render made for user percentages goes when the
+// stream is rendered at a stage that has none (stable), on stock Istio and on ASM.
+func TestRerenderDropsStaleGatewayFilters(t *testing.T) {
+	for _, mesh := range []string{"", "asm"} {
+		per := map[string]WorkloadOptions{"cart": {UserPercent: &UserPercent{Header: "x-user"}}}
+		at10 := render(t, appAt("2.0"), Options{Stage: mustStage(t, "10"), Mesh: mesh, PerWorkload: per})
+		if !strings.Contains(at10, "kind: EnvoyFilter") && !strings.Contains(at10, "kind: WasmPlugin") {
+			t.Fatalf("mesh %q: no gateway filter at 10:\n%s", mesh, at10)
+		}
+		stable := render(t, at10, Options{Stage: mustStage(t, "stable"), Mesh: mesh, PerWorkload: per})
+		for _, kind := range []string{"EnvoyFilter", "WasmPlugin", "ASMHeaderPropagation"} {
+			if n := count(t, stable, kind); n != 0 {
+				t.Errorf("mesh %q: %d %s left at stable:\n%s", mesh, n, kind, stable)
+			}
+		}
+		if got := render(t, stable, Options{Stage: mustStage(t, "stable"), Mesh: mesh, PerWorkload: per}); got != stable {
+			t.Errorf("mesh %q: not idempotent at stable", mesh)
+		}
+	}
+}
