@@ -325,7 +325,7 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	c := canarySource.YNode()
 	meta, spec = lookup(c, "metadata"), lookup(c, "spec")
 	canary := newSplicer(canaryDoc.body)
-	canary.replaceScalar(field(meta, "name"), w.name+CanarySuffix)
+	canary.replaceScalar(field(meta, "name"), scalarText(w.name+CanarySuffix)) // quoted if the name needs it
 	canary.setKey(field(meta, "labels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackCanary)
