@@ -75,7 +75,8 @@ func buildCheckout(dir string) (string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "e2e: building bin/helm-canary in a copy of %s with scripts/install-hook.sh\n", root)
 	hook := exec.Command("sh", filepath.Join(dir, "scripts", "install-hook.sh"), "install")
-	hook.Env = append(os.Environ(), "HELM_PLUGIN_DIR="+dir)
+	// From source: the tests run this working tree, not the release of its version.
+	hook.Env = append(os.Environ(), "HELM_PLUGIN_DIR="+dir, "HELM_CANARY_FROM_SOURCE=1")
 	hook.Stdout, hook.Stderr = os.Stderr, os.Stderr
 	if err := hook.Run(); err != nil {
 		return "", fmt.Errorf("scripts/install-hook.sh install: %w", err)
