@@ -225,6 +225,41 @@ func addFile(tgz []byte, name string, data []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// untar unpacks a gzipped tarball of regular files and directories into dir.
+func untar(tgz []byte, dir string) error {
+	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.FromSlash(hdr.Name))
+		if hdr.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, data, hdr.FileInfo().Mode().Perm()); err != nil {
+			return err
+		}
+	}
+}
+
 // pathWithoutGo makes dir a directory of links to every command on PATH except go and
 // gofmt: a machine without a Go toolchain, for the PATH of helm and its hooks.
 func pathWithoutGo(dir string) (string, error) {
