@@ -3,6 +3,7 @@ package install
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,16 +140,28 @@ func TestChecksumMismatch(t *testing.T) {
 }
 
 // TestGoFallback: with the release unreachable and Go installed, the hook builds the
-// binary from the clone.
+// binary from the clone, stamped with the clone's commit.
 func TestGoFallback(t *testing.T) {
 	ready(t)
 	h := newHelmEnv(t, 3, true, "HELM_CANARY_DOWNLOAD_URL="+unreachableURL(t))
 	dir := checkout(t)
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "clone"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	head, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := h.mustRun(t, "plugin", "install", dir)
 	if !strings.Contains(out, "no release binary") || !strings.Contains(out, "built "+filepath.Join(dir, "bin", "helm-canary")) {
 		t.Errorf("helm3 plugin install %s: the hook did not report a Go build after a failed download:\n%s", dir, out)
 	}
-	h.checkVersion(t)
+	want := fmt.Sprintf("helm-canary %s (commit %s,", releases.version, strings.TrimSpace(string(head)))
+	if got := h.mustRun(t, "canary", "version"); !strings.HasPrefix(got, want) {
+		t.Errorf("helm3 canary version after the Go build: %q, want %q...", got, want)
+	}
 }
 
 // TestNoGoNoDownload: with the release unreachable and no Go, the hook fails and says

@@ -445,6 +445,9 @@ func checkout(t *testing.T) string {
 			return err
 		}
 		if skip[rel] {
+			if !d.IsDir() {
+				return nil // .git is a file in a git worktree; SkipDir would end the directory
+			}
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dir, rel)
