@@ -67,7 +67,8 @@ func TestPluginInstall(t *testing.T) {
 	// One account with both Helm versions shares one plugins directory by default
 	// (~/.local/share/helm/plugins). Helm 3 refuses a v1 plugin.yaml there and then
 	// loads no plugin at all, so canary-postrenderer goes to a directory of its own
-	// that only Helm 4 is told about, the README's recipe:
+	// that only Helm 4 is told about (a recipe for checkouts; the README's gives Helm 4
+	// a data home of its own):
 	//   HELM_DATA_HOME=~/.local/share/helm4 helm4 plugin install <repo>/plugins/canary-postrenderer
 	//   alias helm4='HELM_PLUGINS=$HOME/.local/share/helm/plugins:$HOME/.local/share/helm4/plugins helm4'
 	t.Run("helm3 and helm4 on one account", func(t *testing.T) {
