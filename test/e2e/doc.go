@@ -1,6 +1,6 @@
 // Package e2e holds helm-canary's end-to-end tests: the real helm 3 and helm 4 CLIs,
 // with the plugin installed the way a user installs it, against a real kube-apiserver
-// with Istio's CRDs (internal/localcluster).
+// with Istio's CRDs and pods that run (internal/localcluster).
 //
 // The data flow of one test:
 //
@@ -12,7 +12,10 @@
 //	test:     helm commands in a namespace of its own, then the live Deployments,
 //	          DestinationRules and VirtualServices read back with client-go
 //
-// There is no kubelet: objects are stored and validated, pods never run.
+// The cluster runs pods: the controller-manager, the scheduler and kwok's simulated
+// kubelets make Deployments' pods Ready, fill EndpointSlices, complete hook Jobs and
+// run HPAs (pods_test.go and wait_test.go rely on it). No container runs and there
+// is no Envoy, so traffic is checked on the objects.
 //
 //	go test ./test/e2e/ -v -count=1   # the first run builds and caches the binaries
 //	go test ./test/e2e/ -short        # skips everything
