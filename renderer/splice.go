@@ -103,14 +103,19 @@ func (s *splicer) setKey(m *yaml.Node, key, value string) {
 	s.insertKey(m, key, value)
 }
 
-// setNested sets "key: value" entries in the block mapping m holds under parent
+// setNested sets "key: value" entries (values written by scalarText) in the block
+// mapping m holds under parent
 // (metadata's annotations, say); without that mapping, "parent:" and the entries go
 // in as a block right after m's name (and namespace), so the object still reads
 // name first.
 func (s *splicer) setNested(m *yaml.Node, parent string, entries ...[2]string) {
 	if child := field(m, parent); child != nil {
 		for _, e := range entries {
-			s.setKey(child, e[0], e[1])
+			if v := field(child, e[0]); v != nil {
+				s.replace(v, e[1], true)
+			} else {
+				s.insertKey(child, e[0], e[1])
+			}
 		}
 		return
 	}
@@ -142,10 +147,16 @@ func (s *splicer) setNested(m *yaml.Node, parent string, entries ...[2]string) {
 	s.edits = append(s.edits, edit{at: start, text: text})
 }
 
-// replaceScalar replaces a plain one-line scalar value, or a double-quoted one
-// without escapes (a value helm-canary wrote quoted before).
+// replaceScalar replaces a plain one-line scalar value.
 func (s *splicer) replaceScalar(v *yaml.Node, text string) {
-	if !s.ok || v == nil || v.Kind != yaml.ScalarNode || (v.Style != 0 && v.Style != yaml.DoubleQuotedStyle) {
+	s.replace(v, text, false)
+}
+
+// replace replaces a plain one-line scalar value, or with quoted also a
+// double-quoted one without escapes (a value helm-canary wrote quoted before);
+// text must then be a whole YAML scalar (scalarText), never raw data.
+func (s *splicer) replace(v *yaml.Node, text string, quoted bool) {
+	if !s.ok || v == nil || v.Kind != yaml.ScalarNode || (v.Style != 0 && !(quoted && v.Style == yaml.DoubleQuotedStyle)) {
 		s.ok = false
 		return
 	}
