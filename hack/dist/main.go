@@ -13,8 +13,9 @@
 //	SHA256SUMS                                one `sha256sum` line per tarball
 //	helm-canary-signing-key.asc               the public key, when signing
 //
-// Every tarball has plugin.yaml at its root: Helm 3's HTTP installer looks for it
-// only there (Helm 4 also one directory down). The archives are reproducible: same
+// The Helm 3 tarball has plugin.yaml at its root, where Helm 3's HTTP installer looks;
+// the Helm 4 ones hold a directory named after the plugin, which Helm 4 needs for a
+// local tarball (and accepts from a URL). The archives are reproducible: same
 // sources and commit, same bytes (sorted entries, owner root, mtime of the commit).
 //
 // A .prov is what `helm plugin package --sign` writes (Helm 4's pkg/provenance): an
@@ -186,6 +187,18 @@ func run(out, platformList, keyFile, commit string) error {
 			}
 			if strings.HasPrefix(t.name, pr.Name+"-") && p.os != "windows" {
 				files = append(files, file{name: "postrender.sh", mode: 0o755, data: postrender})
+			}
+			if t.signed {
+				// Helm 4 installs a local tarball only from a directory named after the
+				// plugin (as `helm plugin package` makes it); Helm 3 needs plugin.yaml at
+				// the root, so only the Helm 4 tarballs have one.
+				name := cli.Name
+				if strings.HasPrefix(t.name, pr.Name+"-") {
+					name = pr.Name
+				}
+				for i := range files {
+					files[i].name = name + "/" + files[i].name
+				}
 			}
 			data, err := tgz(files, mtime)
 			if err != nil {

@@ -92,6 +92,20 @@ func TestHelm4VerifiedTarballs(t *testing.T) {
 		}
 	})
 
+	// RELEASING.md's check before publishing: a downloaded tarball installed from a
+	// file, next to its .prov.
+	t.Run("local file", func(t *testing.T) {
+		t.Parallel()
+		h := newHelmEnv(t, 4, false)
+		for _, plugin := range []string{"canary", "canary-postrenderer"} {
+			out := h.mustRun(t, "plugin", "install", filepath.Join(releases.www, good, archive(plugin)), "--keyring", keyring)
+			if !strings.Contains(out, "Plugin Hash Verified: sha256:") {
+				t.Errorf("helm4 plugin install of the file %s: not verified:\n%s", archive(plugin), out)
+			}
+		}
+		h.checkVersion(t)
+	})
+
 	for _, c := range []struct{ name, dir, keyring, want string }{
 		{"tampered", "tampered/v" + releases.version + "/", keyring, "sha256 sum does not match"},
 		{"other key", good, filepath.Join(releases.www, "other-key.asc"), "plugin verification failed"},
