@@ -189,8 +189,7 @@ func (r *release) routeVirtualServices() error {
 				}
 			}
 			if forHost && weighted == 0 && rt.bySubset {
-				r.warnf("VirtualService %s sends no traffic for host %s to Deployment %s's pods (its routes go to other hosts or subsets), so the canary gets none from it",
-					doc.node.GetName(), rt.svc.name, rt.w.name)
+				r.warnNoTraffic(doc, rt)
 			}
 		}
 		if found {
@@ -686,3 +685,29 @@ func HostMatches(host, name, ns string) bool {
 
 // The Istio types marshal themselves with the protobuf JSON rules.
 var _ json.Marshaler = (*networking.VirtualService)(nil)
+
+// warnNoTraffic says why a VirtualService for the Service's host sends its canary
+// nothing: its http routes are delegated to other VirtualServices (which decide, and
+// are weighted only if this release renders them), or they go to other hosts or
+// subsets.
+func (r *release) warnNoTraffic(doc *document, rt routing) {
+	var delegates []string
+	if http := lookup(doc.node.YNode(), "spec", "http"); http != nil {
+		for _, route := range http.Content {
+			if d := field(route, "delegate"); d != nil {
+				name := stringAt(yaml.NewRNode(d), "name")
+				if ns := stringAt(yaml.NewRNode(d), "namespace"); ns != "" {
+					name = ns + "/" + name
+				}
+				delegates = append(delegates, name)
+			}
+		}
+	}
+	if len(delegates) > 0 {
+		r.warnf("VirtualService %s delegates its http routes for host %s to VirtualService %s; the delegates decide where Deployment %s's traffic goes, and only delegates rendered in this release are weighted, so the canary gets traffic only through those",
+			doc.node.GetName(), rt.svc.name, strings.Join(delegates, ", "), rt.w.name)
+		return
+	}
+	r.warnf("VirtualService %s sends no traffic for host %s to Deployment %s's pods (its routes go to other hosts or subsets), so the canary gets none from it",
+		doc.node.GetName(), rt.svc.name, rt.w.name)
+}

@@ -294,3 +294,26 @@ end
 		t.Errorf("%d of %d ids on the canary: the test does not exercise both sides", canary, len(ids))
 	}
 }
+
+// A root VirtualService whose http routes are delegated: the warning names the
+// delegate instead of claiming the routes go to other hosts or subsets.
+func TestDelegatingVirtualServiceWarning(t *testing.T) {
+	root := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart-root}
+spec:
+  hosts: [cart-api]
+  http:
+  - match: [{uri: {prefix: /cart}}]
+    delegate: {name: cart-routes, namespace: cart-team}
+`
+	res, err := Render([]byte(appAt("2.0")+root), Options{Stage: mustStage(t, "10")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(got, "delegates its http routes for host cart-api to VirtualService cart-team/cart-routes") || strings.Contains(got, "other hosts or subsets") {
+		t.Errorf("warnings for a delegating root VirtualService:\n%s", got)
+	}
+}
