@@ -1,6 +1,7 @@
 package libchart
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -538,6 +539,54 @@ func TestRoutingLive(t *testing.T) {
 		}
 		if len(list.Items) != want || (want == 1 && list.Items[0].GetName() != "productpage."+ns+".canary-users") {
 			t.Errorf("at %s: %d EnvoyFilters in %s, want %d (productpage.%s.canary-users)", step.name, len(list.Items), ns, want, ns)
+		}
+	}
+}
+
+// TestLibraryTCPAndTLSPorts: a Service with a TCP port, a TLS port and a sniffed
+// one. Given servicePorts, library mode renders the tcp and tls routes the
+// post-renderer adds to the chart's VirtualService (the same ports, SNI and
+// weights), so the two modes stay equal beyond HTTP.
+func TestLibraryTCPAndTLSPorts(t *testing.T) {
+	chart := webChart(t)
+	app := filepath.Join(chart, "templates", "app.yaml")
+	data, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "ports: [{port: 8080, targetPort: 8080}]",
+		"ports: [{name: tcp-redis, port: 6379}, {name: tls, port: 6380}, {port: 8080, targetPort: 8080}]", 1)
+	text = strings.Replace(text, `"servicePorts" (list (dict "port" 8080 "targetPort" 8080))`,
+		`"servicePorts" (list (dict "name" "tcp-redis" "port" 6379) (dict "name" "tls" "port" 6380) (dict "port" 8080 "targetPort" 8080))`, 1)
+	if text == string(data) {
+		t.Fatal("the web chart's Service ports were not found to replace")
+	}
+	if err := os.WriteFile(app, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settings := filepath.Join(t.TempDir(), "canary.yaml")
+	if err := os.WriteFile(settings, []byte("canary: {workloads: {web: {}}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tl := tools(t)[0]
+	plain := func(tag string) string {
+		return tl.mustTemplate(t, chart, renderArgs{valueFiles: []string{settings}, sets: []string{"tag=" + tag}})
+	}
+	adopting := render(t, plain("1"), "", "--config", settings, "--stage", "stable")
+	s10 := render(t, plain("2"), adopting, "--config", settings, "--stage", "10")
+	want := parseObjects(t, s10)
+	vs := want["VirtualService/web"]["spec"].(map[string]any)
+	if len(vs["tcp"].([]any)) != 2 || len(vs["tls"].([]any)) != 1 {
+		t.Fatalf("the post-renderer's VirtualService lacks the tcp and tls routes: %v", vs)
+	}
+	lib := parseObjects(t, tl.mustTemplate(t, chart, renderArgs{valueFiles: []string{settings}, sets: []string{
+		"library=true,sides.production.image.repository=web,sides.production.image.tag=1,sides.production.replicaCount=2," +
+			"sides.canary.image.tag=2,sides.canary.replicaCount=2,sides.canary.weight=10"}}))
+	for _, section := range []string{"tcp", "tls"} {
+		got, _ := json.Marshal(lib["VirtualService/web"]["spec"].(map[string]any)[section])
+		exp, _ := json.Marshal(vs[section])
+		if string(got) != string(exp) {
+			t.Errorf("%s routes differ:\n  library mode:  %s\n  post-renderer: %s", section, got, exp)
 		}
 	}
 }
