@@ -253,6 +253,14 @@ func (r *release) warnPorts(rt routing, plan portPlan, sniHosts []string) {
 				rt.svc.name, strings.Join(l4, ", "), rt.w.name)
 		}
 	}
+	if rt.svc.headless && plan.hasL4 {
+		var l4 []string
+		for _, p := range append(append([]servicePort{}, plan.tcp...), plan.tls...) {
+			l4 = append(l4, p.describe())
+		}
+		r.warnf("Service %s is headless (clusterIP: None): clients connect to pod addresses directly, and Istio routes those connections to the pod they chose, so ports %s reach production and canary pods by pod count; only HTTP requests follow the stage weights",
+			rt.svc.name, strings.Join(l4, ", "))
+	}
 	switch rt.svc.typ {
 	case "LoadBalancer", "NodePort":
 		r.warnf("Service %s is of type %s: connections through its node ports or load balancer go straight to production and canary pods by pod count; only traffic from the mesh and through Istio gateways follows the stage weights",

@@ -302,3 +302,14 @@ func TestL4RoutesIdempotent(t *testing.T) {
 		t.Errorf("render of the rendered stream differs:\n%s\n--- first:\n%s", twice, once)
 	}
 }
+
+// A headless Service's TCP connections go to the pod the client picked: warned.
+func TestHeadlessServiceWarns(t *testing.T) {
+	res, err := Render([]byte(kvChart("  - name: tcp-redis\n    port: 6379\n", "  clusterIP: None\n")), Options{Stage: mustStage(t, "10")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsWarning(res.Warnings, "Service kv is headless", "6379 (tcp-redis: TCP)", "by pod count") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+}

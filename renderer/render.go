@@ -136,6 +136,7 @@ type service struct {
 	namedPorts []string   // targetPorts given by name
 	ports      []servicePort
 	typ        string // spec.type; "" is ClusterIP
+	headless   bool   // spec.clusterIP: None
 }
 
 // workload is one canaried Deployment and everything that routes to it.
@@ -366,7 +367,11 @@ func (r *release) indexServices() error {
 		if typ == "ExternalName" {
 			continue
 		}
-		svc := &service{doc: d, name: meta.name, ns: meta.ns, typ: typ,
+		headless := false
+		if ip := field(spec, "clusterIP"); ip != nil && ip.Value == "None" {
+			headless = true
+		}
+		svc := &service{doc: d, name: meta.name, ns: meta.ns, typ: typ, headless: headless,
 			selector:   stringMapNode(field(spec, "selector")),
 			labels:     lookup(n.YNode(), "metadata", "labels"),
 			namedPorts: namedTargetPorts(spec),
