@@ -423,6 +423,13 @@ func TestServiceSelectingSeveralDeployments(t *testing.T) {
 			}
 		}
 	})
+	// Before production is labeled too: the cut-off is what the user must fix first.
+	t.Run("--workload picks one: refused before the adoption check", func(t *testing.T) {
+		err := renderErr(t, reviews, Options{Stage: mustStage(t, "10"), Workloads: []string{"reviews-v2"}, ProductionManifest: []byte(reviews)})
+		if !strings.Contains(err.Error(), "cut reviews-v1 off") {
+			t.Errorf("error %q, want the cut-off", err)
+		}
+	})
 	routed := reviews + `---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule

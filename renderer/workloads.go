@@ -76,11 +76,6 @@ func (r *release) resolveSharedHosts() error {
 		kept = append(kept, w)
 	}
 	r.workloads = kept
-	for _, w := range r.workloads {
-		if w.blocked != nil {
-			return w.blocked
-		}
-	}
 
 	// A Service that selects a canaried Deployment and others too (bookinfo's
 	// reviews with --workload reviews-v2): the routes must not cut the others off.
@@ -109,6 +104,13 @@ func (r *release) resolveSharedHosts() error {
 					"Give %s a VirtualService that routes to each Deployment by a DestinationRule subset of its own labels (as bookinfo's reviews does); helm-canary then splits only the routes that reach %s. Or give %s a Service of its own",
 					svc.name, w.name, names, svc.name, w.name, names, svc.name, w.name, w.name)
 			}
+		}
+	}
+	// Reported after the cut-off check: a stage that cannot be rendered yet matters
+	// less than a routing that never can be.
+	for _, w := range r.workloads {
+		if w.blocked != nil {
+			return w.blocked
 		}
 	}
 	return nil
