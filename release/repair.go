@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 
+	helmrelease "helm.sh/helm/v3/pkg/release"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,10 +24,21 @@ var istioResources = map[string]string{
 	"EnvoyFilter": "envoyfilters", "WasmPlugin": "wasmplugins",
 }
 
-// repairDrift re-applies the spec of every routing object of a manifest whose live
-// spec differs, and names what it repaired.
-func (c *Client) repairDrift(ctx context.Context, manifest string) ([]string, error) {
-	m, err := canaried.Read([]byte(manifest), c.Namespace)
+// istioResource is the API resource of an Istio routing object of a manifest.
+func istioResource(o canaried.Object) (schema.GroupVersionResource, bool) {
+	resource, ok := istioResources[o.Kind]
+	group, version, found := strings.Cut(o.APIVersion, "/")
+	if !ok || !found || !strings.HasSuffix(group, "istio.io") {
+		return schema.GroupVersionResource{}, false
+	}
+	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}, true
+}
+
+// repairDrift re-applies the spec of every routing object of a revision's manifest
+// whose live spec differs, and names what it repaired. It runs after the upgrade:
+// an error leaves that revision deployed, and says so.
+func (c *Client) repairDrift(ctx context.Context, rel *helmrelease.Release) ([]string, error) {
+	m, err := canaried.Read([]byte(rel.Manifest), c.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -36,19 +48,18 @@ func (c *Client) repairDrift(ctx context.Context, manifest string) ([]string, er
 	}
 	var repaired []string
 	for _, o := range m.Objects {
-		resource, ok := istioResources[o.Kind]
-		group, version, found := strings.Cut(o.APIVersion, "/")
-		if !ok || !found || !strings.HasSuffix(group, "istio.io") {
+		gvr, ok := istioResource(o)
+		if !ok {
 			continue
 		}
 		ns := m.NamespaceOf(o)
-		client := dyn.Resource(schema.GroupVersionResource{Group: group, Version: version, Resource: resource}).Namespace(ns)
+		client := dyn.Resource(gvr).Namespace(ns)
 		live, err := client.Get(ctx, o.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue // Helm creates what is missing
 		}
 		if err != nil {
-			return repaired, fmt.Errorf("%s %s/%s: %w", o.Kind, ns, o.Name, err)
+			return repaired, repairError(rel, o, ns, gvr, "get", "read %s to check it for drift", err)
 		}
 		want, got := normalize(o.Fields["spec"]), normalize(live.Object["spec"])
 		if reflect.DeepEqual(want, got) {
@@ -56,11 +67,33 @@ func (c *Client) repairDrift(ctx context.Context, manifest string) ([]string, er
 		}
 		live.Object["spec"] = o.Fields["spec"]
 		if _, err := client.Update(ctx, live, metav1.UpdateOptions{FieldManager: "helm-canary"}); err != nil {
-			return repaired, fmt.Errorf("%s %s/%s: putting back the release's spec: %w", o.Kind, ns, o.Name, err)
+			return repaired, repairError(rel, o, ns, gvr, "update", "update %s, edited outside the release, back to the spec the release says", err)
 		}
 		repaired = append(repaired, fmt.Sprintf("%s %s/%s", o.Kind, ns, o.Name))
 	}
 	return repaired, nil
+}
+
+// repairError says what a failed drift repair leaves: the new revision is deployed,
+// the object is not what it says, and what to do about it.
+func repairError(rel *helmrelease.Release, o canaried.Object, ns string, gvr schema.GroupVersionResource, verb, what string, err error) error {
+	stage := "stable"
+	if config, cerr := canaryConfig(rel.Config); cerr == nil && config.Stage != "" {
+		stage = config.Stage
+		if config.Draining {
+			stage += ", draining"
+		}
+	}
+	object := fmt.Sprintf("%s %s/%s", o.Kind, ns, o.Name)
+	action := fmt.Sprintf(what, object)
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("revision %d of release %q is deployed (stage %s), but helm-canary may not %s: %w\n"+
+			"Left to do: %s may still route as edited by hand, not as revision %d says (see `helm canary status %s`). "+
+			"Grant %s on %s.%s in namespace %s (README, section Permissions), then run the same command again: it repairs the drift",
+			rel.Version, rel.Name, stage, action, err, object, rel.Version, rel.Name, verb, gvr.Resource, gvr.Group, ns)
+	}
+	return fmt.Errorf("revision %d of release %q is deployed (stage %s), but helm-canary could not %s: %w; "+
+		"run the same command again to repair it (see `helm canary status %s`)", rel.Version, rel.Name, stage, action, err, rel.Name)
 }
 
 // normalize makes numbers compare equal whatever their Go type (JSON's float64,
@@ -73,4 +106,13 @@ func normalize(v any) any {
 	var out any
 	_ = json.Unmarshal(js, &out)
 	return out
+}
+
+// permissionHint adds, to an API error that says the user may not do something,
+// where the permissions helm-canary needs are listed.
+func permissionHint(err error) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w (the permissions helm-canary needs are in its README, section Permissions)", err)
+	}
+	return err
 }

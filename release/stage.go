@@ -137,7 +137,7 @@ func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*S
 			expected = rel
 			res.Revisions = append(res.Revisions, rel.Version)
 			res.Release = rel
-			repaired, err := c.repairDrift(ctx, rel.Manifest)
+			repaired, err := c.repairDrift(ctx, rel)
 			if err != nil {
 				return res, err
 			}
