@@ -1,6 +1,7 @@
 package release
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -111,5 +112,45 @@ func TestPipelineProductionRefusesAMissingRelease(t *testing.T) {
 	}
 	if m, err := c.PipelineProduction("shop", renderer.Options{Stage: stage("10")}); err != nil || string(m) != rel.Manifest {
 		t.Errorf("stage 10 with the release deployed: %q, %v; want its manifest", m, err)
+	}
+}
+
+// No Secret value reaches a diff, old or new, in data or stringData; which keys
+// changed still shows.
+func TestDiffRedactsSecrets(t *testing.T) {
+	secret := func(password, token string) string {
+		return "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata: {password: " + password + ", user: YWRtaW4=}\nstringData: {token: " + token + "}\n"
+	}
+	old, new := secret("b2xkLXNlY3JldA==", "old-token-value"), secret("bmV3LXNlY3JldA==", "new-token-value")
+	for _, tc := range []struct{ name, old, new string }{{"changed", old, new}, {"new", "", new}, {"removed", old, ""}} {
+		d := diffManifests(tc.old, tc.new, "stage 10")
+		for _, value := range []string{"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "YWRtaW4=", "old-token-value", "new-token-value"} {
+			if strings.Contains(d, value) {
+				t.Errorf("%s: the diff prints the Secret value %s:\n%s", tc.name, value, d)
+			}
+		}
+		if !strings.Contains(d, "Secret /db") {
+			t.Errorf("%s: the diff does not show the Secret:\n%s", tc.name, d)
+		}
+	}
+	d := diffManifests(old, new, "stage 10")
+	if !strings.Contains(d, "+  password: "+redactedChanged) || !strings.Contains(d, "+  token: "+redactedChanged) || strings.Contains(d, "user: "+redactedChanged) {
+		t.Errorf("the diff does not say which Secret keys changed:\n%s", d)
+	}
+}
+
+// A live object cut to the manifest's shape: what the API server adds goes, what
+// the manifest sets stays with its live value, list items added by hand stay.
+func TestProjectLiveOntoManifest(t *testing.T) {
+	manifest := map[string]any{"metadata": map[string]any{"name": "a"}, "spec": map[string]any{
+		"replicas": float64(2), "containers": []any{map[string]any{"name": "c", "image": "x:1"}}}}
+	live := map[string]any{"metadata": map[string]any{"name": "a", "uid": "u", "resourceVersion": "7"}, "status": map[string]any{"ready": 1},
+		"spec": map[string]any{"replicas": int64(5), "strategy": "RollingUpdate", "containers": []any{
+			map[string]any{"name": "c", "image": "x:1", "terminationMessagePath": "/dev/termination-log"},
+			map[string]any{"name": "debug", "image": "busybox"}}}}
+	got := fmt.Sprint(project(live, manifest))
+	want := "map[metadata:map[name:a] spec:map[containers:[map[image:x:1 name:c] map[image:busybox name:debug]] replicas:5]]"
+	if got != want {
+		t.Errorf("project =\n%s\nwant\n%s", got, want)
 	}
 }

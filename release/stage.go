@@ -112,7 +112,11 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*StageResult, error) {
 	res := &StageResult{}
 	production := plan.Production
-	before := plan.Current.Manifest // what --dry-run compares with: what runs now
+	before := plan.Current.Manifest
+	if o.DryRun {
+		// What --dry-run compares with: what runs now, hand edits included.
+		before = c.asLive(ctx, plan.Current.Manifest)
+	}
 	expected := plan.Last
 	for i, step := range plan.Steps {
 		if !o.DryRun {
