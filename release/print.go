@@ -41,7 +41,11 @@ func (s *Status) table(w io.Writer) error {
 	if s.Draining {
 		stage += " (draining)"
 	}
-	fmt.Fprintf(tw, "RELEASE\tNAMESPACE\tREVISION\tSTAGE\n%s\t%s\t%d\t%s\n\n", s.Release, s.Namespace, s.Revision, stage)
+	fmt.Fprintf(tw, "RELEASE\tNAMESPACE\tREVISION\tSTATUS\tSTAGE\n%s\t%s\t%d\t%s\t%s\n\n", s.Release, s.Namespace, s.Revision, s.Status, stage)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	s.newer(w)
 	if len(s.Workloads) == 0 {
 		fmt.Fprintln(tw, "No canaried workloads: run `helm canary stage stable "+s.Release+"` to adopt the release.")
 		return tw.Flush()
@@ -83,4 +87,27 @@ func portsWorthShowing(ports []canaried.PortSplit) bool {
 		}
 	}
 	return false
+}
+
+// newer says what a newer revision that is not deployed means for what runs.
+func (s *Status) newer(w io.Writer) {
+	n := s.Newer
+	if n == nil {
+		if s.Status != "" && s.Status != "deployed" {
+			fmt.Fprintf(w, "No revision of %s is deployed: revision %d is %s. What runs is what it got to apply.\n\n", s.Release, s.Revision, s.Status)
+		}
+		return
+	}
+	what := "it"
+	if n.Stage != "" {
+		what = "its stage " + n.Stage
+	}
+	fmt.Fprintf(w, "Revision %d is %s, not deployed: %s is not what runs; the objects above are revision %d's as live.\n", n.Revision, n.Status, what, s.Revision)
+	if n.Description != "" {
+		fmt.Fprintf(w, "  Helm says: %s\n", n.Description)
+	}
+	if strings.HasPrefix(n.Status, "pending") {
+		fmt.Fprintf(w, "  An operation is running on the release, or was interrupted; objects it already applied show as drift.\n")
+	}
+	fmt.Fprintln(w)
 }

@@ -30,7 +30,7 @@ func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (
 	base, step := plan.Base, plan.Steps[0]
 	title := fmt.Sprintf("stage stable (revision %d's manifest re-applied, as helm rollback does)", base.Version)
 	if o.DryRun {
-		return &StageResult{Diff: diffManifests(plan.Current.Manifest, base.Manifest, title)}, nil
+		return &StageResult{Diff: diffManifests(c.asLive(ctx, plan.Current.Manifest), base.Manifest, title)}, nil
 	}
 	if err := c.stillNewest(plan, 0, plan.Last); err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (
 	}
 	res := &StageResult{Release: rel, Revisions: []int{rel.Version},
 		Steps: []string{fmt.Sprintf("stage stable (revision %d), revision %d's manifest re-applied", rel.Version, base.Version)}}
-	repaired, err := c.repairDrift(ctx, rel.Manifest)
+	repaired, err := c.repairDrift(ctx, rel)
 	if err != nil {
 		return res, err
 	}

@@ -3,6 +3,8 @@ package release
 import (
 	"context"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -10,21 +12,39 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/helm-canary/helm-canary/canaried"
 	"github.com/helm-canary/helm-canary/renderer"
 )
 
-// Status is what `helm canary status` reports: the live objects, and where they
-// differ from what the release says.
+// Status is what `helm canary status` reports: the revision that is deployed, its
+// objects as live and where they differ from what it says, and a newer revision
+// that is not (or not yet) deployed.
 type Status struct {
-	Release   string           `json:"release"`
-	Namespace string           `json:"namespace"`
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	// Revision is the deployed revision (the newest one when none is deployed, a
+	// failed first install); Status is its Helm status.
 	Revision  int              `json:"revision"`
+	Status    string           `json:"status"`
 	Stage     string           `json:"stage"`
 	Draining  bool             `json:"draining,omitempty"`
 	Workloads []WorkloadStatus `json:"workloads"`
+	// Newer is the newest revision when it is not the deployed one: an upgrade that
+	// failed, or one in progress or interrupted (pending). Its stage is not live.
+	Newer *Revision `json:"newer,omitempty"`
+}
+
+// Revision is one revision of a release as Helm records it.
+type Revision struct {
+	Revision    int    `json:"revision"`
+	Status      string `json:"status"`
+	Description string `json:"description,omitempty"`
+	// Stage is the stage the revision was meant to reach ("" when its values say
+	// none: a plain helm upgrade, or pipeline mode).
+	Stage string `json:"stage,omitempty"`
 }
 
 // WorkloadStatus is one canaried Deployment, as live.
@@ -54,16 +74,40 @@ type Images struct {
 	Canary     []string `json:"canary"`
 }
 
-var vsResource = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
-
-// Status reads a release's canaried workloads from its manifest and their live
-// state from the cluster.
+// Status reads the deployed revision's canaried workloads from its manifest and
+// their live state from the cluster, and names a newer revision that is not
+// deployed. A failed or pending revision's stage is not what runs: reporting it as
+// live would hide the very state a user runs status to find.
 func (c *Client) Status(ctx context.Context, name string) (*Status, error) {
-	rel, err := c.last(name)
+	last, err := c.last(name)
 	if err != nil {
 		return nil, err
 	}
-	return c.StatusOf(ctx, rel)
+	deployed, err := c.deployed(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.StatusOf(ctx, deployed)
+	if err != nil {
+		return nil, err
+	}
+	if last.Version != deployed.Version {
+		st.Newer = revisionOf(last)
+	}
+	return st, nil
+}
+
+func revisionOf(rel *helmrelease.Release) *Revision {
+	r := &Revision{Revision: rel.Version}
+	if rel.Info != nil {
+		r.Status, r.Description = rel.Info.Status.String(), rel.Info.Description
+	}
+	if _, staged := rel.Config[ValuesKey]; staged {
+		if config, err := canaryConfig(rel.Config); err == nil {
+			r.Stage = config.Stage
+		}
+	}
+	return r
 }
 
 // StatusOf is Status for a release revision already at hand.
@@ -73,10 +117,12 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		return nil, err
 	}
 	st := &Status{Release: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Stage: config.Stage, Draining: config.Draining}
+	if rel.Info != nil {
+		st.Status = rel.Info.Status.String()
+	}
 	if st.Stage == "" {
 		st.Stage = "stable"
 	}
-	track := trackLabel(config)
 	m, err := canaried.Read([]byte(rel.Manifest), rel.Namespace)
 	if err != nil {
 		return nil, err
@@ -85,7 +131,7 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range m.Workloads(track) {
+	for _, w := range m.Workloads(trackLabel(config)) {
 		ws := WorkloadStatus{Name: w.Name, Service: w.Service, Stage: st.Stage}
 		if _, staged := rel.Config[ValuesKey]; !staged {
 			// Pipeline mode keeps the stage in the pipeline's arguments.
@@ -104,76 +150,12 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 				ws.Stage += " (draining)"
 			}
 		}
-		for _, side := range []struct {
-			desired  canaried.Object
-			replicas *int
-			ready    *int
-			images   *[]string
-		}{
-			{w.Production, &ws.Replicas.Production, &ws.Ready.Production, &ws.Images.Production},
-			{w.Canary, &ws.Replicas.Canary, &ws.Ready.Canary, &ws.Images.Canary},
-		} {
-			name := side.desired.Name
-			wantImages := canaried.Images(side.desired.Fields)
-			wantReplicas, fixed := canaried.Replicas(side.desired.Fields)
-			live, err := cs.AppsV1().Deployments(rel.Namespace).Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				ws.Drift = append(ws.Drift, fmt.Sprintf("Deployment %s is missing from the cluster", name))
-				*side.images = wantImages
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("Deployment %s: %w", name, err)
-			}
-			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
-			if err != nil {
-				return nil, err
-			}
-			gotImages := canaried.Images(u)
-			gotReplicas, hasReplicas := canaried.Replicas(u)
-			*side.images = gotImages
-			*side.ready = int(live.Status.ReadyReplicas)
-			if hasReplicas {
-				*side.replicas = gotReplicas
-			}
-			if !fixed {
-				ws.Autoscaled = true
-				*side.replicas = int(live.Status.Replicas)
-			} else if !hasReplicas || gotReplicas != wantReplicas {
-				got := "no"
-				if hasReplicas {
-					got = fmt.Sprint(gotReplicas)
-				}
-				ws.Drift = append(ws.Drift, fmt.Sprintf("Deployment %s has %s replicas, the release says %d", name, got, wantReplicas))
-			}
-			if !slices.Equal(gotImages, wantImages) {
-				ws.Drift = append(ws.Drift, fmt.Sprintf("Deployment %s runs %s, the release says %s", name, strings.Join(gotImages, ", "), strings.Join(wantImages, ", ")))
-			}
+		if err := deploymentsStatus(ctx, cs, rel.Namespace, w, &ws); err != nil {
+			return nil, err
 		}
-		ws.Weights = Split{Production: 100}
-		first := true
-		var lives []map[string]any
-		for _, vs := range m.Of("VirtualService") {
-			want := canaried.Routes(vs.Fields, w.Service, rel.Namespace)
-			if len(want) == 0 {
-				continue
-			}
-			live, err := dyn.Resource(vsResource).Namespace(rel.Namespace).Get(ctx, vs.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				ws.Drift = append(ws.Drift, fmt.Sprintf("VirtualService %s is missing from the cluster", vs.Name))
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("VirtualService %s: %w", vs.Name, err)
-			}
-			lives = append(lives, live.Object)
-			got := canaried.Routes(live.Object, w.Service, rel.Namespace)
-			if split, ok := canaried.TrafficSplit(live.Object, w.Service, rel.Namespace); first && ok {
-				ws.Weights, first = split, false
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				ws.Drift = append(ws.Drift, fmt.Sprintf("VirtualService %s routes %s, the release says %s", vs.Name, canaried.FormatSplits(got), canaried.FormatSplits(want)))
-			}
+		lives, err := routingStatus(ctx, dyn, m, w, &ws)
+		if err != nil {
+			return nil, err
 		}
 		if svc := m.Get("Service", w.Service); svc != nil {
 			ws.Ports = canaried.PortSplits(svc.Fields, lives, w.Service, rel.Namespace)
@@ -181,6 +163,169 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		st.Workloads = append(st.Workloads, ws)
 	}
 	return st, nil
+}
+
+// deploymentsStatus fills in a workload's replicas, readiness and images as live,
+// and their drift from the release.
+func deploymentsStatus(ctx context.Context, cs kubernetes.Interface, namespace string, w canaried.Workload, ws *WorkloadStatus) error {
+	for _, side := range []struct {
+		desired  canaried.Object
+		replicas *int
+		ready    *int
+		images   *[]string
+	}{
+		{w.Production, &ws.Replicas.Production, &ws.Ready.Production, &ws.Images.Production},
+		{w.Canary, &ws.Replicas.Canary, &ws.Ready.Canary, &ws.Images.Canary},
+	} {
+		name := side.desired.Name
+		wantImages := canaried.Images(side.desired.Fields)
+		wantReplicas, fixed := canaried.Replicas(side.desired.Fields)
+		live, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			ws.Drift = append(ws.Drift, fmt.Sprintf("Deployment %s is missing from the cluster", name))
+			*side.images = wantImages
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("Deployment %s/%s: %w", namespace, name, permissionHint(err))
+		}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+		if err != nil {
+			return err
+		}
+		gotImages := canaried.Images(u)
+		gotReplicas, hasReplicas := canaried.Replicas(u)
+		*side.images = gotImages
+		*side.ready = int(live.Status.ReadyReplicas)
+		if hasReplicas {
+			*side.replicas = gotReplicas
+		}
+		if !fixed {
+			ws.Autoscaled = true
+			*side.replicas = int(live.Status.Replicas)
+		} else if !hasReplicas || gotReplicas != wantReplicas {
+			got := "no"
+			if hasReplicas {
+				got = fmt.Sprint(gotReplicas)
+			}
+			ws.Drift = append(ws.Drift, fmt.Sprintf("Deployment %s has %s replicas, the release says %d", name, got, wantReplicas))
+		}
+		if !slices.Equal(gotImages, wantImages) {
+			ws.Drift = append(ws.Drift, fmt.Sprintf("Deployment %s runs %s, the release says %s", name, strings.Join(gotImages, ", "), strings.Join(wantImages, ", ")))
+		}
+	}
+	return nil
+}
+
+// routingStatus reads a workload's live traffic split and reports drift of the
+// routing objects that carry it: the VirtualServices that route to its Service and
+// its DestinationRule, whose subsets decide which pods production and canary are.
+// It returns those VirtualServices as live.
+func routingStatus(ctx context.Context, dyn dynamic.Interface, m *canaried.Manifest, w canaried.Workload, ws *WorkloadStatus) ([]map[string]any, error) {
+	var lives []map[string]any
+	ws.Weights = Split{Production: 100}
+	first := true
+	for _, vs := range m.Of("VirtualService") {
+		want := canaried.Routes(vs.Fields, w.Service, m.NamespaceOf(vs))
+		if len(want) == 0 {
+			continue
+		}
+		live, found, err := liveObject(ctx, dyn, m, vs)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			ws.Drift = append(ws.Drift, fmt.Sprintf("VirtualService %s is missing from the cluster", vs.Name))
+			continue
+		}
+		lives = append(lives, live)
+		got := canaried.Routes(live, w.Service, m.NamespaceOf(vs))
+		if split, ok := canaried.TrafficSplit(live, w.Service, m.NamespaceOf(vs)); first && ok {
+			ws.Weights, first = split, false
+		}
+		switch {
+		case fmt.Sprint(got) != fmt.Sprint(want):
+			ws.Drift = append(ws.Drift, fmt.Sprintf("VirtualService %s routes %s, the release says %s", vs.Name, canaried.FormatSplits(got), canaried.FormatSplits(want)))
+		default:
+			if fields := specDiffers(vs.Fields, live); len(fields) > 0 {
+				ws.Drift = append(ws.Drift, fmt.Sprintf("VirtualService %s differs from the release in spec.%s", vs.Name, strings.Join(fields, ", spec.")))
+			}
+		}
+	}
+	if dr := w.DestinationRule; dr != nil {
+		live, found, err := liveObject(ctx, dyn, m, *dr)
+		if err != nil {
+			return nil, err
+		}
+		switch want, got := subsets(dr.Fields), subsets(live); {
+		case !found:
+			ws.Drift = append(ws.Drift, fmt.Sprintf("DestinationRule %s is missing from the cluster", dr.Name))
+		case want != got:
+			ws.Drift = append(ws.Drift, fmt.Sprintf("DestinationRule %s has subsets %s, the release says %s", dr.Name, got, want))
+		default:
+			if fields := specDiffers(dr.Fields, live); len(fields) > 0 {
+				ws.Drift = append(ws.Drift, fmt.Sprintf("DestinationRule %s differs from the release in spec.%s", dr.Name, strings.Join(fields, ", spec.")))
+			}
+		}
+	}
+	return lives, nil
+}
+
+// liveObject reads the live object of a routing object of the manifest; found is
+// false when it does not exist.
+func liveObject(ctx context.Context, dyn dynamic.Interface, m *canaried.Manifest, o canaried.Object) (map[string]any, bool, error) {
+	gvr, ok := istioResource(o)
+	if !ok {
+		return nil, false, fmt.Errorf("%s %s: not an Istio routing object", o.Kind, o.Name)
+	}
+	ns := m.NamespaceOf(o)
+	live, err := dyn.Resource(gvr).Namespace(ns).Get(ctx, o.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%s %s/%s: %w", o.Kind, ns, o.Name, permissionHint(err))
+	}
+	return live.Object, true, nil
+}
+
+// subsets prints a DestinationRule's subsets as "production{k=v}, canary{k=v}".
+func subsets(dr map[string]any) string {
+	list, _ := canaried.Dig(dr, "spec", "subsets").([]any)
+	var parts []string
+	for _, s := range list {
+		labels, _ := canaried.Dig(s, "labels").(map[string]any)
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(labels)) {
+			kv = append(kv, fmt.Sprintf("%s=%v", k, labels[k]))
+		}
+		parts = append(parts, fmt.Sprintf("%v{%s}", canaried.Dig(s, "name"), strings.Join(kv, ",")))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// specDiffers lists the top-level spec fields in which a live object differs from
+// the manifest's.
+func specDiffers(want, live map[string]any) []string {
+	w, _ := normalize(want["spec"]).(map[string]any)
+	g, _ := normalize(live["spec"]).(map[string]any)
+	keys := map[string]bool{}
+	for k := range w {
+		keys[k] = true
+	}
+	for k := range g {
+		keys[k] = true
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if !reflect.DeepEqual(w[k], g[k]) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func dig(v any, path ...string) any {
