@@ -141,7 +141,7 @@ func TestDryRun(t *testing.T) {
 		before, live = h.lastRevision(t, "pp", ns), snapshot(t, ns)
 		out = h.stage(t, ns, "stable", "pp", "--dry-run")
 		t.Logf("stage stable --dry-run at swap:\n%s", out)
-		if !strings.Contains(out, `+        image: "`+productpageImage+`:83"`) && !strings.Contains(out, "+        image: "+productpageImage+":83") {
+		if !addsLine(out, "image: "+productpageImage+":83") {
 			t.Errorf("stage stable --dry-run at swap does not show production's image going back to 83:\n%s", out)
 		}
 		if after := h.lastRevision(t, "pp", ns); after != before {
@@ -185,4 +185,16 @@ func changedChart(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// addsLine reports whether a diff adds a line that reads want, however indented
+// (a list item's first key may carry its "- ").
+func addsLine(diff, want string) bool {
+	for _, line := range strings.Split(diff, "\n") {
+		rest, ok := strings.CutPrefix(line, "+")
+		if ok && strings.TrimLeft(strings.TrimSpace(rest), "- ") == want {
+			return true
+		}
+	}
+	return false
 }
