@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/helm-canary/helm-canary/internal/localcluster"
 	"os/exec"
 	"strings"
 	"testing"
@@ -96,15 +98,15 @@ func TestStatusAfterAFailedUpgrade(t *testing.T) {
 }
 
 // TestStatusDuringAPendingUpgrade: while an upgrade is pending (here a plain `helm
-// upgrade --wait` that waits for pods no kubelet will ever start, as after an
-// interrupted CI job), status reports the deployed revision and flags the pending
+// upgrade --wait` that waits for pods that never become ready; killed, it stays
+// pending, as after an interrupted CI job), status reports the deployed revision and flags the pending
 // one with Helm's status and description.
 func TestStatusDuringAPendingUpgrade(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
 		walkTo(t, h, ns, "10")
 		ctx, cancel := context.WithTimeout(t.Context(), helmTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, h.bin, "upgrade", "pp", h.chartDir(), "-n", ns, "--reuse-values", "--set", "image.tag=85", "--wait", "--timeout", "10m")
+		cmd := exec.CommandContext(ctx, h.bin, "upgrade", "pp", h.chartDir(), "-n", ns, "--reuse-values", "--set", "image.tag="+localcluster.NeverReadyTag, "--wait", "--timeout", "10m")
 		cmd.Env, cmd.Dir = h.env, h.home
 		var stderr syncBuffer
 		cmd.Stderr = &stderr
@@ -148,10 +150,19 @@ func noGateways(t *testing.T, ns string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No quota controller runs here: set the usage it would.
-	q.Status = corev1.ResourceQuotaStatus{Hard: hard, Used: corev1.ResourceList{"count/gateways.networking.istio.io": resource.MustParse("0")}}
-	if _, err := clients(t).kube.CoreV1().ResourceQuotas(ns).UpdateStatus(t.Context(), q, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+	// The quota controller fills in the usage; where none runs, set what it would.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(q.Status.Hard) == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		if q, err = clients(t).kube.CoreV1().ResourceQuotas(ns).Get(t.Context(), "no-gateways", metav1.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(q.Status.Hard) == 0 {
+		q.Status = corev1.ResourceQuotaStatus{Hard: hard, Used: corev1.ResourceList{"count/gateways.networking.istio.io": resource.MustParse("0")}}
+		if _, err := clients(t).kube.CoreV1().ResourceQuotas(ns).UpdateStatus(t.Context(), q, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
