@@ -29,7 +29,8 @@ var fuzzConfigs = []string{
 
 // FuzzRender is a property test over a fuzzed stream and fuzzed canary: settings.
 // For any input Render must not panic, and must either fail with a message and no
-// output, or produce output that
+// output, or produce output that:
+//
 //   - keeps every document it had no reason to touch byte for byte, in order;
 //   - parses whenever the input did, with no kind/namespace/name more often than in
 //     the input;
@@ -37,6 +38,8 @@ var fuzzConfigs = []string{
 //     without luajit only under -short);
 //   - renders to itself again (render(render(x)) == render(x));
 //   - has the weights of every route it wrote sum to 100.
+//
+// Run it with:
 //
 //	go test ./renderer -run XXX -fuzz FuzzRender -fuzztime 60s
 func FuzzRender(f *testing.F) {
