@@ -328,16 +328,8 @@ func specDiffers(want, live map[string]any) []string {
 	return out
 }
 
-func dig(v any, path ...string) any {
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
-}
+// dig is canaried.Dig: one walk over decoded values for the whole tool.
+var dig = canaried.Dig
 
 func str(v any) string {
 	s, _ := v.(string)
