@@ -27,12 +27,16 @@ PLATFORMS   ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,w
 dist: ## release tarballs for Helm 3 and 4, SHA256SUMS, .prov (SIGN_KEY=file) in dist/vVERSION
 	$(GO) run ./hack/dist -out dist -platforms '$(PLATFORMS)' $(if $(SIGN_KEY),-key '$(SIGN_KEY)')
 
-testbin: ## build (once) and cache etcd, Kubernetes, kwok, helm 3, helm 4 and Istio's CRDs; install luajit
+testbin: ## build (once) and cache etcd, Kubernetes, kwok, helm 3, helm 4 and Istio's CRDs; install luajit and prometheus
 	bash hack/testbin.sh all
 	@# The gateway filter's Lua is tested with LuaJIT, the Lua Envoy embeds (Debian's package).
 	@command -v luajit >/dev/null || { echo "installing luajit (Debian package)"; \
 		{ apt-get install -y -qq luajit || { apt-get update -qq && apt-get install -y -qq luajit; }; } >/dev/null \
 		|| { echo "could not install luajit: install it (apt-get install luajit) and run make test again"; exit 1; }; }
+	@# helm canary rollout's checks are tested against a real Prometheus server (Debian's package).
+	@command -v prometheus >/dev/null || { echo "installing prometheus (Debian package)"; \
+		{ apt-get install -y -qq prometheus || { apt-get update -qq && apt-get install -y -qq prometheus; }; } >/dev/null \
+		|| { echo "could not install prometheus: install it (apt-get install prometheus) or set HELM_CANARY_PROMETHEUS, and run make test again"; exit 1; }; }
 
 vet: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
