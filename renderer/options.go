@@ -77,6 +77,9 @@ type Options struct {
 	// ForceStateful canaries the named workloads even when they are stateful (a
 	// ReadWriteOnce claim, strategy Recreate); without it they are refused.
 	ForceStateful bool
+	// Part is the part of the stream to write: all of it (default), only the
+	// workloads, or only the mesh's routing objects (see Part).
+	Part Part
 	// Namespace is the release's namespace (Helm's --namespace), where objects
 	// without one are applied; default "default". The objects helm-canary puts in
 	// the shared gateway namespace, and the user tag headers, carry it, so that two
@@ -167,6 +170,23 @@ type Config struct {
 	Mesh string `yaml:"mesh,omitempty" json:"mesh,omitempty"`
 	// Ingress locates the gateway filter for user percentages.
 	Ingress *Ingress `yaml:"ingress,omitempty" json:"ingress,omitempty"`
+	// Part renders only the workloads or only the mesh's routing objects (a
+	// pipeline or GitOps application per cluster); "" or all: everything.
+	Part string `yaml:"part,omitempty" json:"part,omitempty"`
+	// MeshCluster puts the routing objects in another cluster, as a companion
+	// release (helm canary only; render and the library chart take Part).
+	MeshCluster *MeshCluster `yaml:"meshCluster,omitempty" json:"meshCluster,omitempty"`
+}
+
+// MeshCluster is where the mesh's configuration lives when it is not the release's
+// cluster: Alibaba ASM's control plane, Istio's config cluster (primary-remote,
+// external control plane). Empty fields take their defaults: the current context
+// of Kubeconfig, the companion release <release>-mesh in the release's namespace.
+type MeshCluster struct {
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	Context    string `yaml:"context,omitempty" json:"context,omitempty"`
+	Release    string `yaml:"release,omitempty" json:"release,omitempty"`
+	Namespace  string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 }
 
 // Workload holds the settings of one canaried Deployment. Naming a Deployment under
@@ -247,7 +267,7 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress)", err)
+		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress, part, meshCluster)", err)
 	}
 	return c, nil
 }
@@ -270,6 +290,11 @@ func (c Config) Apply(o *Options) error {
 		o.Ingress = *c.Ingress
 	}
 	o.Draining = c.Draining
+	part, err := ParsePart(c.Part)
+	if err != nil {
+		return fmt.Errorf("config %w", err)
+	}
+	o.Part = part
 	if c.CanaryReplicas != nil {
 		o.CanaryReplicas = c.CanaryReplicas
 	}
@@ -320,6 +345,9 @@ func (o Options) validate() error {
 	}
 	if o.Mesh != "" && o.Mesh != "istio" && o.Mesh != "asm" {
 		return fmt.Errorf("mesh %q: use istio or asm", o.Mesh)
+	}
+	if _, err := ParsePart(string(o.Part)); err != nil {
+		return err
 	}
 	for name, w := range o.PerWorkload {
 		if w.Sticky != nil && w.Sticky.Cookie == "" {

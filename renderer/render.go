@@ -56,7 +56,11 @@ func Render(in []byte, opts Options) (Result, error) {
 	if err := writeDocuments(&buf, docs); err != nil {
 		return Result{}, err
 	}
-	res := Result{Manifest: buf.Bytes(), Warnings: r.warnings}
+	out, err := selectPart(buf.Bytes(), opts.Part)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Manifest: out, Warnings: r.warnings}
 	for _, w := range r.workloads {
 		s := WorkloadSummary{Name: w.name, ProductionPinned: w.pinned}
 		for _, svc := range w.services {

@@ -22,6 +22,7 @@ type renderFlags struct {
 	config         string
 	trackLabel     string
 	forceStateful  bool
+	part           string
 }
 
 func newRenderCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -84,6 +85,7 @@ On any error it writes nothing to stdout and exits non-zero.`,
 	fl.Int32Var(&f.canaryReplicas, "canary-replicas", 0, "canary replica count (default: the production replica count)")
 	fl.StringVar(&f.config, "config", "", "YAML file with the same settings (the release values' canary: block); flags override it")
 	fl.StringVar(&f.trackLabel, "track-label", renderer.DefaultTrackLabel, "pod label key that separates production from canary pods")
+	fl.StringVar(&f.part, "part", "all", "write only part of the stream: workloads (everything but the mesh's routing objects), mesh (only VirtualServices, DestinationRules, Gateways, EnvoyFilters, WasmPlugins, ASM's objects: what the mesh's config cluster holds) or all")
 	fl.BoolVar(&f.forceStateful, "force-stateful", false, "canary the --workload Deployments even if stateful (a ReadWriteOnce PersistentVolumeClaim, strategy Recreate), which is refused otherwise")
 	return cmd
 }
@@ -123,6 +125,13 @@ func (f *renderFlags) options(cmd *cobra.Command) (renderer.Options, error) {
 	}
 	if fl.Changed("track-label") || opts.TrackLabel == "" {
 		opts.TrackLabel = f.trackLabel
+	}
+	if fl.Changed("part") {
+		p, err := renderer.ParsePart(f.part)
+		if err != nil {
+			return opts, fmt.Errorf("--part: %w", err)
+		}
+		opts.Part = p
 	}
 	if fl.Changed("force-stateful") {
 		opts.ForceStateful = f.forceStateful

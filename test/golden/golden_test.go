@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -151,6 +152,11 @@ func TestGoldenIdempotent(t *testing.T) {
 		}
 		t.Run(dir, func(t *testing.T) {
 			c := loadCase(t, dir)
+			if slices.Contains(c.Args, "mesh") && slices.Contains(c.Args, "--part") {
+				// Routing objects alone have no Deployments to canary: a mesh part
+				// is rendered from the chart's stream, never from itself.
+				t.Skip("a mesh part is not a render input")
+			}
 			c.Stdin = "expected.yaml"
 			res := runCase(t, dir, c)
 			if res.err != nil {
