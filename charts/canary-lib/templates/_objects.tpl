@@ -8,6 +8,8 @@ described in README.md.
 */}}
 {{- define "canary-lib.all" -}}
 {{- $s := include "canary-lib.settings" . | fromYaml -}}
+{{- $part := include "canary-lib.part" (dict "root" .root "part" .part) -}}
+{{- if ne $part "mesh" -}}
 {{ include "canary-lib.productionDeployment" . }}
 ---
 {{ include "canary-lib.canaryDeployment" . }}
@@ -15,7 +17,11 @@ described in README.md.
 ---
 {{ include "canary-lib.autoscalers" . }}
 {{- end }}
+{{- end }}
+{{- if eq $part "all" }}
 ---
+{{- end }}
+{{- if ne $part "workloads" }}
 {{ include "canary-lib.destinationRule" . }}
 ---
 {{ include "canary-lib.virtualService" . }}
@@ -27,6 +33,31 @@ described in README.md.
 ---
 {{ . }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+canary-lib.part: (dict "root" $ ["part" P]) -> all, workloads or mesh: which
+objects this render is for. The dict's part wins, else the chart's canary.part
+value, else all. Where the mesh's configuration lives in another cluster (ASM's
+control plane, Istio's config cluster), one application (or helm upgrade) per
+cluster renders the chart with canary.part=workloads and canary.part=mesh; wrap the
+chart's own templates that are not routing objects (its Service, ConfigMaps, ...)
+in an if that compares this template's answer, for (dict "root" $), with "mesh".
+*/}}
+{{- define "canary-lib.part" -}}
+{{- $part := .part -}}
+{{- if and (kindIs "invalid" $part) .root -}}
+{{- $canary := index .root.Values "canary" -}}
+{{- if kindIs "map" $canary -}}
+{{- $part = index $canary "part" -}}
+{{- end -}}
+{{- end -}}
+{{- $part = printf "%v" ($part | default "all") -}}
+{{- if not (has $part (list "all" "workloads" "mesh")) -}}
+{{- fail (printf "canary-lib: canary.part %q: use workloads (everything but the mesh's routing objects), mesh (only the DestinationRule, VirtualService, Gateway and user filter) or all" $part) -}}
+{{- end -}}
+{{- $part -}}
 {{- end -}}
 
 {{/* canary-lib.productionDeployment: Deployment <name>, the chart's own selector. */}}
