@@ -72,6 +72,9 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if in.Chart, err = withDependenciesKept(in.Chart); err != nil {
+		return nil, err
+	}
 	last, err := store.Last(o.Release)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, fmt.Errorf("release %q: %w", o.Release, ErrNotFound)
@@ -120,12 +123,17 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	if transition.Restore {
 		base = lastStable(history, current)
 	}
-	ch := withLibraries(base.Chart, in.Libraries)
-	if in.Chart != nil {
-		ch = in.Chart
+	ch := in.Chart
+	if ch == nil {
+		// The stored chart, with the dependencies an earlier command kept with the
+		// release (see rehydrate.go), or else the plugin's canary-lib.
+		if ch, err = withDependenciesRestored(base.Chart); err != nil {
+			return nil, err
+		}
+		ch = withLibraries(ch, in.Libraries)
 	}
-	// The chart named again unchanged (charts with dependencies must be named
-	// every time) is no new version.
+	// The chart named again unchanged (a release staged before helm-canary kept
+	// dependencies needs it named) is no new version.
 	changesVersion := (in.Chart != nil && !sameChart(ch, base.Chart)) || len(o.ValueFiles)+len(o.Values)+len(o.StringValues) > 0
 	if transition.Promote && changesVersion && !o.Force {
 		return nil, fmt.Errorf("stage %s promotes the version the canary runs, so it takes no new chart or values (they would reach production untested): try them at a canary stage first, or pass --force", target)
@@ -136,10 +144,11 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 			if p, ok := planRestore(o, in, transition, last, current, base); ok {
 				return p, nil
 			}
-			// Helm keeps no subcharts with a release: rendering the stored chart would
-			// drop them, and Helm would delete their objects.
-			return nil, fmt.Errorf("release %q's chart depends on %s, and Helm does not store a chart's dependencies with a release: name the chart (helm canary stage %s %s CHART ...)",
-				o.Release, strings.Join(missing, ", "), target, o.Release)
+			// Helm keeps no subcharts with a release, and none were kept with this
+			// one: rendering the stored chart would drop them, and Helm would delete
+			// their objects.
+			return nil, fmt.Errorf("release %q's chart depends on %s, which Helm does not store with a release and which were not kept with it (it was last upgraded without helm-canary naming the chart, or they are over %d KiB): name the chart once (helm canary stage %s %s CHART ...); helm-canary keeps its dependencies with the release from then on",
+				o.Release, strings.Join(missing, ", "), maxDependenciesFile>>10, target, o.Release)
 		}
 	}
 	if o.CanaryReplicas != nil {

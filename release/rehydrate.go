@@ -1,6 +1,10 @@
 package release
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -71,4 +75,133 @@ func withLibraries(stored *chart.Chart, libraries map[string]*chart.Chart) *char
 	out := *stored
 	out.SetDependencies(append(stored.Dependencies(), add...)...)
 	return &out
+}
+
+// Helm stores a release's chart without its subcharts: the loaded dependencies are
+// an unexported field of chart.Chart, lost in the release's JSON, and Helm also
+// rewrites the chart's own dependency list and values as it processes them
+// (disabled ones dropped, aliases renamed, subchart defaults merged). So when a
+// command names a chart that has dependencies, helm-canary keeps them with the
+// release itself: one file in the stored chart's Files (dependenciesFile), gzipped
+// JSON of the chart as it was loaded minus its templates and files (its metadata,
+// lock and values before Helm's processing) and its whole dependency tree. A later
+// command without CHART rebuilds the chart as loaded from that file and the stored
+// templates, and renders it as if the chart had been named again: hooks run as for
+// any upgrade, `helm get values` stays the user's values, and `helm rollback` (Helm 3
+// or 4) copies the file with the chart like any other.
+//
+// Re-rendering the stored chart was chosen over re-applying the stored manifest
+// through the post-renderer at the new stage: a manifest-built upgrade has no
+// templates, so it would drop the chart's hooks from the new revision (and with them
+// `helm uninstall`'s pre-delete hooks), and swap needs the chart's rendering of the
+// new version for production. The file is kept under charts/, where Helm's own loader
+// never puts a file (everything there is a subchart), so no template written for a
+// chart loaded by Helm reads it.
+const dependenciesFile = "charts/.helm-canary-dependencies.json.gz"
+
+// maxDependenciesFile bounds what the file may add to a release (Helm's Secret and
+// ConfigMap storage holds at most 1 MiB per revision). Dependencies larger than
+// this are not kept: stages without CHART then ask for it.
+const maxDependenciesFile = 384 << 10
+
+// keptChart is a chart in the dependencies file: a chart.Chart encodes everything
+// but its dependencies, which follow it.
+type keptChart struct {
+	*chart.Chart
+	Dependencies []keptChart `json:"dependencies,omitempty"`
+}
+
+func keep(ch *chart.Chart) keptChart {
+	k := keptChart{Chart: ch}
+	for _, d := range ch.Dependencies() {
+		k.Dependencies = append(k.Dependencies, keep(d))
+	}
+	return k
+}
+
+func (k keptChart) chart() *chart.Chart {
+	ch := k.Chart
+	var deps []*chart.Chart
+	for _, d := range k.Dependencies {
+		deps = append(deps, d.chart())
+	}
+	ch.SetDependencies(deps...)
+	return ch
+}
+
+// withDependenciesKept returns a copy of a loaded chart that carries its
+// dependencies in dependenciesFile, for Helm to store; the chart itself when it has
+// none, or they are too large to keep. Call it before Helm processes the chart.
+func withDependenciesKept(ch *chart.Chart) (*chart.Chart, error) {
+	if ch == nil || ch.Metadata == nil || len(ch.Dependencies()) == 0 {
+		return ch, nil
+	}
+	top := *ch
+	top.Templates, top.Files, top.Schema, top.Raw = nil, nil, nil, nil
+	top.SetDependencies()
+	k := keep(ch)
+	k.Chart = &top
+	data, err := json.Marshal(k)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: keeping its dependencies with the release: %w", ch.Name(), err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxDependenciesFile {
+		return ch, nil
+	}
+	out := *ch
+	out.Files = append(withoutDependenciesFile(ch.Files), &chart.File{Name: dependenciesFile, Data: buf.Bytes()})
+	out.SetDependencies(ch.Dependencies()...)
+	return &out, nil
+}
+
+// withDependenciesRestored rebuilds a stored chart as it was loaded, dependencies
+// included, from its dependenciesFile; the stored chart itself when it has none
+// (stored by plain helm, or before helm-canary kept them).
+func withDependenciesRestored(stored *chart.Chart) (*chart.Chart, error) {
+	if stored == nil {
+		return nil, nil
+	}
+	var data []byte
+	for _, f := range stored.Files {
+		if f != nil && f.Name == dependenciesFile {
+			data = f.Data
+		}
+	}
+	if data == nil {
+		return stored, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: the dependencies kept with the release: %w", stored.Name(), err)
+	}
+	var k keptChart
+	if err := json.NewDecoder(zr).Decode(&k); err != nil {
+		return nil, fmt.Errorf("chart %s: the dependencies kept with the release: %w", stored.Name(), err)
+	}
+	if k.Chart == nil || k.Chart.Metadata == nil {
+		return nil, fmt.Errorf("chart %s: the dependencies kept with the release have no chart metadata", stored.Name())
+	}
+	out := k.chart()
+	// Templates, files and schema are stored once, in the release's chart; the file
+	// stays among them so that the next revision keeps it too.
+	out.Templates, out.Files, out.Schema = stored.Templates, stored.Files, stored.Schema
+	return out, nil
+}
+
+func withoutDependenciesFile(files []*chart.File) []*chart.File {
+	out := make([]*chart.File, 0, len(files)+1)
+	for _, f := range files {
+		if f != nil && f.Name != dependenciesFile {
+			out = append(out, f)
+		}
+	}
+	return out
 }

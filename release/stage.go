@@ -237,6 +237,9 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	if err != nil {
 		return nil, err
 	}
+	if ch, err = withDependenciesKept(ch); err != nil {
+		return nil, err
+	}
 	vals, err := c.cliValues(o)
 	if err != nil {
 		return nil, err
@@ -308,7 +311,7 @@ func sameChart(a, b *chart.Chart) bool {
 	}
 	files := func(fs []*chart.File) map[string]string {
 		m := map[string]string{}
-		for _, f := range fs {
+		for _, f := range withoutDependenciesFile(fs) {
 			m[f.Name] = string(f.Data)
 		}
 		return m

@@ -107,3 +107,104 @@ func TestRollbackWithoutChartCommonDependency(t *testing.T) {
 		wantImages(t, commonName+"-canary at 10 after the rollbacks", getDeployment(t, ns, commonName+"-canary"), productpageImage+":86")
 	})
 }
+
+// oneStage runs `helm canary stage ARGS -n ns` with no CHART and checks it made
+// want revisions, with the objects of both dependencies (common's helpers render
+// web-withcommon-settings, the aliased exporter subchart web-metrics) still live
+// and the stage in `helm get values`.
+func oneStage(t *testing.T, h *helmEnv, ns string, want int, args ...string) {
+	t.Helper()
+	before := h.lastRevision(t, commonRelease, ns)
+	out := h.stage(t, ns, args...)
+	t.Logf("stage %s:\n%s", strings.Join(args, " "), out)
+	if after := h.lastRevision(t, commonRelease, ns); after.Revision != before.Revision+want || after.Status != "deployed" {
+		t.Errorf("stage %s: last revision %+v, want %d deployed", strings.Join(args, " "), after, before.Revision+want)
+	}
+	for _, name := range []string{commonName + "-settings", commonRelease + "-metrics"} {
+		if _, err := clients(t).kube.CoreV1().ConfigMaps(ns).Get(t.Context(), name, metav1.GetOptions{}); err != nil {
+			t.Errorf("after stage %s: ConfigMap %s (rendered through a dependency): %v", args[0], name, err)
+		}
+	}
+	if got := valueAt(h.releaseValues(t, commonRelease, ns), "canary.stage"); got != args[0] {
+		t.Errorf("after stage %s: helm get values: canary.stage %q", args[0], got)
+	}
+}
+
+// TestStagesWithoutChartCommonDependency: once a stage has named the chart, every
+// traffic move of a chart with a bitnami-style common library and an aliased
+// application subchart runs without CHART, 10 → 90 → 100 → swap → final, and after
+// a plain `helm rollback` too; so does a new version given as values only.
+func TestStagesWithoutChartCommonDependency(t *testing.T) {
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		chart := h.commonChart()
+		h.stage(t, ns, "stable", commonRelease, chart, "--install", "--set", "image.tag=83")
+		h.stage(t, ns, "10", commonRelease, chart, "--set", "image.tag=84")
+		wantWeights(t, ns, commonName, map[string]int64{"production": 90, "canary": 10})
+
+		oneStage(t, h, ns, 1, "90", commonRelease)
+		wantWeights(t, ns, commonName, map[string]int64{"production": 10, "canary": 90})
+		oneStage(t, h, ns, 1, "100", commonRelease)
+		wantWeights(t, ns, commonName, map[string]int64{"production": 0, "canary": 100})
+		wantImages(t, commonName+" at 100", getDeployment(t, ns, commonName), productpageImage+":83")
+
+		// Plain helm's rollback copies the stored chart, the kept dependencies with it.
+		h.mustRun(t, "rollback", commonRelease, "-n", ns)
+		wantWeights(t, ns, commonName, map[string]int64{"production": 10, "canary": 90})
+		oneStage(t, h, ns, 1, "100", commonRelease)
+
+		oneStage(t, h, ns, 1, "swap", commonRelease)
+		wantImages(t, commonName+" at swap", getDeployment(t, ns, commonName), productpageImage+":84")
+		oneStage(t, h, ns, 2, "final", commonRelease, "--drain-time", "0s")
+		wantImages(t, commonName+" at final", getDeployment(t, ns, commonName), productpageImage+":84")
+		wantReplicas(t, commonName+"-canary at final", getDeployment(t, ns, commonName+"-canary"), 0)
+		wantWeights(t, ns, commonName, map[string]int64{"production": 100, "canary": 0})
+
+		// A new version as values alone, and its rollback: no CHART either.
+		oneStage(t, h, ns, 1, "10", commonRelease, "--set", "image.tag=85")
+		wantImages(t, commonName+"-canary at 10", getDeployment(t, ns, commonName+"-canary"), productpageImage+":85")
+		rollbackWithoutChart(t, h, ns, "canary", "rollback")
+		wantCommonStable(t, h, ns, "84", "rollback of a version given as values")
+	})
+}
+
+// TestRollbackWithoutKeptDependencies: a release whose last stable revision was
+// made without helm-canary naming the chart (plain helm with the post-renderer, or
+// an older helm-canary) has no dependencies kept with it. Its rollback re-applies
+// that revision's stored manifest; a stage that renders asks for CHART once, and
+// says why.
+func TestRollbackWithoutKeptDependencies(t *testing.T) {
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		chart := h.commonChart()
+		h.mustRun(t, append([]string{"upgrade", "--install", commonRelease, chart, "-n", ns, "--set", "image.tag=83"},
+			h.postRenderer("--stage=stable", "--release="+commonRelease, "--namespace="+ns)...)...)
+		h.stage(t, ns, "10", commonRelease, chart, "--set", "image.tag=84")
+		before := h.lastRevision(t, commonRelease, ns)
+		stdout, stderr, err := h.run(t, "canary", "rollback", commonRelease, "-n", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := stdout + stderr
+		t.Logf("rollback:\n%s", out)
+		if !strings.Contains(out, "revision 1's manifest re-applied") {
+			t.Errorf("the rollback did not re-apply revision 1's stored manifest:\n%s", out)
+		}
+		if after := h.lastRevision(t, commonRelease, ns); after.Revision != before.Revision+1 || after.Status != "deployed" {
+			t.Errorf("rollback: last revision %+v, want %d deployed", after, before.Revision+1)
+		}
+		wantImages(t, commonName+" after the rollback", getDeployment(t, ns, commonName), productpageImage+":83")
+		wantReplicas(t, commonName+"-canary after the rollback", getDeployment(t, ns, commonName+"-canary"), 0)
+		// Revision 1 was an install: it routes by host (hazard 2), all on production.
+		wantWeights(t, ns, commonName, map[string]int64{"": 100})
+
+		before = h.lastRevision(t, commonRelease, ns)
+		_, stderr, err = h.run(t, "canary", "stage", "10", commonRelease, "-n", ns, "--set", "image.tag=85")
+		if err == nil || !strings.Contains(stderr, "name the chart once") {
+			t.Errorf("stage 10 without CHART, no dependencies kept: %v\n%s", err, stderr)
+		}
+		if after := h.lastRevision(t, commonRelease, ns); after.Revision != before.Revision {
+			t.Errorf("the refused stage 10 made revision %d", after.Revision)
+		}
+		h.stage(t, ns, "10", commonRelease, chart, "--set", "image.tag=85")
+		oneStage(t, h, ns, 1, "90", commonRelease)
+	})
+}
