@@ -285,12 +285,24 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 	case w.pinned:
 		production = r.pinned[w.name].YNode()
 	case w.prior != nil && w.Stage.ProductionFromRender():
+		// Production takes the pod template the earlier render gave the canary,
+		// with the originals of the canary's config copies.
 		production = rendered
+		ns := r.namespaceOf(w.d.ns)
+		if renames := r.productionConfigNames(rendered, ns); len(renames) > 0 {
+			production = yaml.CopyYNode(rendered)
+			renameConfigRefs(production, ns, renames, setScalar)
+		}
 	}
 	w.productionLabels = stringMapNode(lookup(production, "metadata", "labels"))
 	if err := r.checkServices(w, production, rendered); err != nil {
 		return err
 	}
+	renames, err := r.canaryConfigNames(w, rendered)
+	if err != nil {
+		return err
+	}
+	w.configRenames = renames
 	// Production keeps its own pod template (plus the track label): edit its bytes.
 	keeps := production == own || sameTemplate(production, own, r.track) || (w.prior != nil && sameTemplate(own, production, r.track))
 	if spliceEnabled && keeps && !w.d.doc.expanded && !canaryDoc.expanded {
@@ -329,6 +341,9 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	canary.setKey(field(meta, "labels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackCanary)
+	renameConfigRefs(lookup(spec, "template"), r.namespaceOf(w.d.ns), w.configRenames, func(n *yaml.Node, to string) {
+		canary.replace(n, scalarText(to), true)
+	})
 	entries := [][2]string{{AnnotationStage, scalarText(w.Stage.String())}}
 	if w.Draining {
 		entries = append(entries, [2]string{AnnotationDraining, scalarText("true")})
@@ -397,6 +412,8 @@ func (r *release) encodeSplit(w *workload, d, canarySource *yaml.RNode, producti
 	// The canary is the Deployment as rendered now: copy before production changes.
 	canary := canarySource.Copy()
 	c := canary.YNode()
+	ns := r.namespaceOf(w.d.ns)
+	renameConfigRefs(lookup(c, "spec", "template"), ns, w.configRenames, setScalar)
 	spec := lookupCreate(d.YNode(), "spec")
 	setField(spec, "template", production)
 	setField(lookupCreate(production, "metadata", "labels"), r.track, stringNode(TrackProduction))

@@ -81,6 +81,7 @@ func (r *release) steps() []func() error {
 		r.indexServices,      // which Service selects which pods
 		r.splitDeployments,   // production + canary per Deployment
 		r.resolveSharedHosts, // one canary per Service
+		r.settleConfigs,      // production's config content, the canary's copies
 		r.twinAutoscalers,
 		r.routeDestinationRules,
 		r.routeVirtualServices,
@@ -105,6 +106,7 @@ type release struct {
 	deploymentDocs []*document
 	serviceDocs    []*document
 	claimDocs      []*document   // parsed only when a Deployment mounts a claim
+	configDocs     []*document   // ConfigMaps and Secrets, parsed when referenced
 	deployments    []*deployment // every parsed, non-hook Deployment
 	names          []string      // every Deployment name, for error messages
 	services       []*service
@@ -120,6 +122,12 @@ type release struct {
 	priorOf map[*document]string
 	// warnedPorts marks the Services whose ports were reported already.
 	warnedPorts map[*service]bool
+
+	// The ConfigMaps and Secrets of the stream and of the production manifest, and
+	// those the canaried pod templates read (config.go).
+	configIx, prodConfigIx *configIndex
+	configs                map[configKey]*config
+	configOrder            []*config
 }
 
 // deployment is what the later steps need to know of a Deployment.
@@ -174,6 +182,9 @@ type workload struct {
 	stale []*document
 	// productionLabels are the labels of production's pod template at this stage.
 	productionLabels map[string]string
+	// configRenames maps the ConfigMaps and Secrets the canary's pod template names
+	// to what the canary reads (its copies, config.go).
+	configRenames map[configKey]string
 }
 
 // canaryUp reports whether the workload's canary pods run: every stage but stable
@@ -197,7 +208,13 @@ func (r *release) pinProduction() error {
 		return nil
 	}
 	r.pinned = map[string]*yaml.RNode{}
-	for _, d := range splitDocuments(r.opts.ProductionManifest) {
+	docs := splitDocuments(r.opts.ProductionManifest)
+	ix, err := r.indexConfigs(docs)
+	if err != nil {
+		return fmt.Errorf("production manifest: %w", err)
+	}
+	r.prodConfigIx = ix
+	for _, d := range docs {
 		if d.empty() || (d.kind != "" && d.kind != "Deployment") ||
 			(r.explicit != nil && d.name != "" && !r.explicit[d.name]) {
 			continue
@@ -253,6 +270,8 @@ func (r *release) classify() error {
 			r.serviceDocs = append(r.serviceDocs, d)
 		case "PersistentVolumeClaim":
 			r.claimDocs = append(r.claimDocs, d)
+		case "ConfigMap", "Secret":
+			r.configDocs = append(r.configDocs, d)
 		case "HorizontalPodAutoscaler", "VirtualService", "DestinationRule":
 			n, err := d.parse()
 			if err != nil {
