@@ -37,7 +37,11 @@ var fuzzConfigs = []string{
 //   - carries gateway filters whose Lua compiles and runs in LuaJIT (skipped
 //     without luajit only under -short);
 //   - renders to itself again (render(render(x)) == render(x));
-//   - has the weights of every route it wrote sum to 100.
+//   - has the weights of every route it wrote sum to 100;
+//   - names the canary's ConfigMap and Secret copies in canary pod templates only.
+//
+// The production manifest is the previous stream (or, without one, the stream
+// itself) rendered at stable, as helm canary stage would have deployed it.
 //
 // Run it with:
 //
@@ -47,19 +51,24 @@ func FuzzRender(f *testing.F) {
 	for _, p := range inputs {
 		if data, err := os.ReadFile(p); err == nil {
 			for _, c := range fuzzConfigs {
-				f.Add(data, uint8(10), "", c)
+				f.Add(data, uint8(10), "", c, []byte(nil))
 			}
 		}
 	}
 	for _, c := range fuzzConfigs {
-		f.Add([]byte(appAt("2.0")), uint8(37), "", c)
+		f.Add([]byte(appAt("2.0")), uint8(37), "", c, []byte(nil))
 	}
-	f.Add([]byte(appAt("2.0")), uint8(101), "", "")
-	f.Add([]byte(reviews), uint8(90), "reviews-v1", fuzzConfigs[3])
-	f.Add([]byte("kind: Deployment\nmetadata: {name: x}\n"), uint8(0), "x", "")
-	f.Add([]byte("---\n--- \n...\n"), uint8(102), "", "")
-	f.Add([]byte("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"a\":\"b\"}}}"), uint8(50), "", "")
-	f.Fuzz(func(t *testing.T, in []byte, stage uint8, workload, config string) {
+	f.Add([]byte(appAt("2.0")), uint8(101), "", "", []byte(nil))
+	f.Add([]byte(reviews), uint8(90), "reviews-v1", fuzzConfigs[3], []byte(nil))
+	f.Add([]byte("kind: Deployment\nmetadata: {name: x}\n"), uint8(0), "x", "", []byte(nil))
+	f.Add([]byte("---\n--- \n...\n"), uint8(102), "", "", []byte(nil))
+	f.Add([]byte("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"a\":\"b\"}}}"), uint8(50), "", "", []byte(nil))
+	// Configuration that changes between versions (config.go), at every kind of stage.
+	for _, stage := range []uint8{0, 10, 100, 101, 102, 103} {
+		f.Add([]byte(configured("2.0")), stage, "", "", []byte(configured("1.0")))
+		f.Add([]byte(configured("2.0")), stage, "cart", "", []byte(configured("1.0")))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, stage uint8, workload, config string, previous []byte) {
 		var st stages.Stage
 		switch {
 		case stage <= 100:
@@ -83,7 +92,10 @@ func FuzzRender(f *testing.F) {
 		// Production as helm canary stage would have deployed it: the stream at
 		// stable (labelled pods, so that live stages are allowed), else as is.
 		opts.Stage, opts.ProductionManifest = stages.Stable, nil
-		if prod, err := Render(in, opts); err == nil {
+		if len(previous) == 0 {
+			previous = in
+		}
+		if prod, err := Render(previous, opts); err == nil {
 			opts.ProductionManifest = prod.Manifest
 		} else {
 			opts.ProductionManifest = in
@@ -112,6 +124,7 @@ func FuzzRender(f *testing.F) {
 		noNewDuplicates(t, inObjs, outObjs)
 		luaRuns(t, outObjs)
 		weightsSum(t, in, res.Manifest)
+		copiesCanaryOnly(t, outObjs)
 		twice, err := Render(res.Manifest, opts)
 		if err != nil {
 			t.Fatalf("rendering the output again fails: %v\noutput:\n%s", err, res.Manifest)
@@ -194,6 +207,33 @@ func luaRuns(t *testing.T, out []*yaml.RNode) {
 		}
 		if v := res[0].Headers[lower(tag)]; v != TrackCanary && v != TrackProduction {
 			t.Fatalf("EnvoyFilter %s tagged a user %q", n.GetName(), v)
+		}
+	}
+}
+
+// copiesCanaryOnly: a ConfigMap or Secret copy made for the canary is read by
+// canary pod templates alone; production keeps reading the original.
+func copiesCanaryOnly(t *testing.T, out []*yaml.RNode) {
+	t.Helper()
+	copies := map[string]bool{}
+	for _, n := range out {
+		if n.GetAnnotations()[AnnotationCopyOf] != "" {
+			copies[n.GetKind()+"/"+n.GetName()] = true
+		}
+	}
+	if len(copies) == 0 {
+		return
+	}
+	for _, n := range out {
+		tmpl := podTemplateOf(n)
+		if tmpl == nil {
+			continue
+		}
+		canary := n.GetKind() == "Deployment" && stringMapNode(lookup(tmpl, "metadata", "labels"))[DefaultTrackLabel] == TrackCanary
+		for _, ref := range podConfigRefs(tmpl) {
+			if copies[ref.kind+"/"+ref.node.Value] && !canary {
+				t.Fatalf("%s %s reads %s %s, a copy made for the canary", n.GetKind(), n.GetName(), ref.kind, ref.node.Value)
+			}
 		}
 	}
 }
