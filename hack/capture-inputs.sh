@@ -81,3 +81,8 @@ capture 3 twoversions-1.helm3.yaml web test/charts/twoversions --namespace shop
 for major in 3 4; do
   capture "$major" "stateful-1.0.helm$major.yaml" st test/charts/stateful --namespace shop
 done
+for major in 3 4; do
+  capture "$major" "configured-1.0.helm$major.yaml" cfg test/charts/configured --namespace shop
+  capture "$major" "configured-2.0.helm$major.yaml" cfg test/charts/configured --namespace shop \
+    --set image.tag=1.28 --set config.greeting="hello from 2.0" --set apiKey=key-2.0 --set region=eu-central-1
+done

@@ -3,6 +3,8 @@ package renderer
 import (
 	"bytes"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -444,4 +446,29 @@ func TestConfigMessagesNameNoSecret(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Helm 4 stores a release's manifest without the filename annotation it hands a
+// post-renderer: production's content, written back under the original name, gets
+// the annotation of the object it replaces, so that Helm files it as before.
+func TestConfigHelm4StoredManifest(t *testing.T) {
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join("../test/golden/inputs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	stable := render(t, read("configured-1.0.helm4.yaml"), Options{})
+	var stored []string
+	for _, line := range strings.SplitAfter(stable, "\n") {
+		if !strings.Contains(line, helm4FilenameAnnotation) {
+			stored = append(stored, line)
+		}
+	}
+	out := render(t, read("configured-2.0.helm4.yaml"), Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(strings.Join(stored, ""))})
+	cm := find(t, out, "ConfigMap", "cfg-web")
+	wantField(t, cm, "data.app\\.conf", "greeting = hello from 1.0\n")
+	wantField(t, cm, "metadata.annotations.postrenderer\\.helm\\.sh/postrender-filename", "configured/templates/configmap.yaml")
+	wantField(t, find(t, out, "Secret", "cfg-web"), "metadata.annotations.postrenderer\\.helm\\.sh/postrender-filename", "configured/templates/secret.yaml")
 }

@@ -38,6 +38,9 @@ func TestInputsMatchCharts(t *testing.T) {
 		{"edge-1.12.0.helm3.yaml", "edge", "../charts/edge", nil},
 		{"twoversions-1.helm3.yaml", "web", "../charts/twoversions", nil},
 		{"stateful-1.0.helm3.yaml", "st", "../charts/stateful", nil},
+		{"configured-1.0.helm3.yaml", "cfg", "../charts/configured", nil},
+		{"configured-2.0.helm3.yaml", "cfg", "../charts/configured", map[string]any{"image": map[string]any{"tag": "1.28"},
+			"config": map[string]any{"greeting": "hello from 2.0"}, "apiKey": "key-2.0", "region": "eu-central-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
