@@ -240,6 +240,16 @@ func (r *release) config(k configKey) (*config, error) {
 	if err := r.ensureConfigIx(); err != nil {
 		return nil, err
 	}
+	byName := configKey{k.kind, "", k.name}
+	if len(r.configIx.copies[byName]) == 0 && (r.prodConfigIx == nil || len(r.prodConfigIx.byName[byName]) == 0) {
+		// Nothing says what production reads: the stream's object is production's
+		// too, left unparsed.
+		if r.configs == nil {
+			r.configs = map[configKey]*config{}
+		}
+		r.configs[k] = nil
+		return nil, nil
+	}
 	doc, err := r.configIx.find(r, r.configIx.byName, k)
 	if err != nil {
 		return nil, err
