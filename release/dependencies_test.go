@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/cli"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
@@ -281,5 +282,65 @@ func TestDependenciesFile(t *testing.T) {
 	broken.Files = []*chart.File{{Name: dependenciesFile, Data: []byte("not gzip")}}
 	if _, err := withDependenciesRestored(broken); err == nil || !strings.Contains(err.Error(), "kept with the release") {
 		t.Errorf("an unreadable file: %v", err)
+	}
+}
+
+// Client.Stage's own refusals, before any plan (a release to install without
+// --install, a pending release's rollback that would not recover it, an install
+// at swap or final), and the plan's refusals through it: each an error naming the
+// fix, and no revision.
+func TestStageRefusalsMakeNoRevision(t *testing.T) {
+	c := fakeClient()
+	c.Settings = cli.New()
+	installFake(t, c, true, map[string]any{"image": map[string]any{"tag": "83"}})
+	stageFake(t, c, "10", nil, false, "image.tag=84")
+	pending, err := c.cfg.Releases.Last("pp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chartDir := "../test/charts/withcommon"
+	for _, tt := range []struct {
+		name    string
+		o       StageOptions
+		pending bool
+		want    string
+	}{
+		{"no such release", StageOptions{Stage: "10", Release: "nosuch"}, false, "pass --install (helm canary stage 10 nosuch CHART --install)"},
+		{"--install without CHART", StageOptions{Stage: "10", Release: "nosuch", Install: true}, false, "name a chart and pass --install"},
+		{"install at swap", StageOptions{Stage: "swap", Release: "nosuch", Chart: chartDir, Install: true}, false, "nothing to promote yet"},
+		{"install at final", StageOptions{Stage: "final", Release: "nosuch", Chart: chartDir, Install: true}, false, "nothing to promote yet"},
+		{"swap before 100", StageOptions{Stage: "swap", Release: "pp"}, false, "run stage 100 first"},
+		{"final from 10, chart named", StageOptions{Stage: "final", Release: "pp", Chart: chartDir}, false, "run stage swap first"},
+		{"pending: stage 90", StageOptions{Stage: "90", Release: "pp"}, true, "helm canary rollback pp -n default"},
+		{"pending: rollback of one workload", StageOptions{Stage: "stable", Release: "pp", Workloads: []string{"pp-withcommon"}}, true, "helm canary rollback pp -n default"},
+		{"pending: rollback --dry-run", StageOptions{Stage: "stable", Release: "pp", DryRun: true}, true, "helm canary rollback pp -n default"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.pending != (pending.Info.Status == helmrelease.StatusPendingUpgrade) {
+				if tt.pending {
+					pending.Info.Status = helmrelease.StatusPendingUpgrade
+				} else {
+					pending.Info.Status = helmrelease.StatusDeployed
+				}
+				if err := c.cfg.Releases.Update(pending); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := mustHistory(t, c.cfg.Releases)
+			_, err := c.Stage(context.Background(), tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			t.Logf("%v", err)
+			after := mustHistory(t, c.cfg.Releases)
+			if len(after) != len(before) {
+				t.Errorf("a refused command made a revision: %d revisions, %d before", len(after), len(before))
+			}
+			for i := range after {
+				if after[i].Info.Status != before[i].Info.Status {
+					t.Errorf("revision %d went from %s to %s", after[i].Version, before[i].Info.Status, after[i].Info.Status)
+				}
+			}
+		})
 	}
 }

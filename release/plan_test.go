@@ -205,6 +205,8 @@ func TestPlanRefusals(t *testing.T) {
 		want    string
 	}{
 		{"unknown stage", ch, []rev{stable}, stageOpts("halfway"), "unknown stage"},
+		{"no stage", ch, []rev{stable}, stageOpts(""), "stage is empty"},
+		{"a stored stage helm-canary cannot read", ch, []rev{{stage: "halfway", tag: "83"}}, stageOpts("10"), `the release's values say canary.stage "halfway"`},
 		{"weight out of range", ch, []rev{stable}, stageOpts("101"), "between 0 and 100"},
 		{"swap before 100", ch, []rev{stable, {stage: "10", tag: "84"}}, stageOpts("swap"), "run stage 100 first"},
 		{"final from stable", ch, []rev{stable}, stageOpts("final"), "run stage swap first"},
@@ -248,6 +250,25 @@ func TestPlanRefusals(t *testing.T) {
 		Config: map[string]any{ValuesKey: map[string]any{"enabled": true}}})
 	if _, err := planStage(store, planInput{Options: stageOpts("10")}); err == nil || !strings.Contains(err.Error(), "another chart value") {
 		t.Errorf("foreign canary: block: %v", err)
+	}
+	// A new chart at swap is refused; the same chart named again is no new version.
+	newer := plainChart()
+	newer.Metadata.Version = "0.2.0"
+	store = memoryStore(t, ch, stable, rev{stage: "100", tag: "84"})
+	if _, err := planStage(store, planInput{Options: stageOpts("swap"), Chart: newer}); err == nil || !strings.Contains(err.Error(), "takes no new chart or values") {
+		t.Errorf("a new chart at swap: %v", err)
+	}
+	if _, err := planStage(store, planInput{Options: stageOpts("swap"), Chart: plainChart()}); err != nil {
+		t.Errorf("the same chart named again at swap: %v", err)
+	}
+	// A workload's stored stage helm-canary cannot read.
+	store = storage.Init(driver.NewMemory())
+	_ = store.Create(&helmrelease.Release{Name: "pp", Version: 1, Chart: ch, Info: &helmrelease.Info{Status: helmrelease.StatusDeployed},
+		Config: map[string]any{ValuesKey: map[string]any{"stage": "stable", "workloads": map[string]any{"reviews": map[string]any{"stage": "most"}}}}})
+	o := stageOpts("10")
+	o.Workloads = []string{"reviews"}
+	if _, err := planStage(store, planInput{Options: o}); err == nil || !strings.Contains(err.Error(), `canary.workloads.reviews.stage "most"`) {
+		t.Errorf("unreadable workload stage: %v", err)
 	}
 }
 

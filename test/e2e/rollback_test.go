@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // wantRolledBack checks a release that was rolled back to seed 001's stable
@@ -85,5 +90,69 @@ func TestRollbackAfterFinal(t *testing.T) {
 		if valueAt(values, "image.tag") != "84" || valueAt(values, "canary.stage") != "stable" {
 			t.Errorf("after rollback: values %v, want image.tag 84 (final's) and canary.stage stable", values)
 		}
+	})
+}
+
+// TestRollbackFlags: rollback takes stage's flags, and they do what they say. On
+// withcommon with its pre-upgrade hook that never completes (slowHook): with hooks
+// the rollback runs it and fails at --timeout; --no-hooks runs none; --wait returns
+// with production's pods ready and the canary's gone; a CHART renders the last
+// stable values with that chart.
+func TestRollbackFlags(t *testing.T) {
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		chart := h.commonChart()
+		hook := commonName + "-migrate"
+		pods := clients(t).kube.CoreV1().Pods(ns)
+		h.stage(t, ns, "stable", commonRelease, chart, "--install", "--set", "image.tag=83", "--set", "slowHook.enabled=true")
+		h.stage(t, ns, "10", commonRelease, chart, "--set", "image.tag=84", "--no-hooks")
+		if _, err := pods.Get(t.Context(), hook, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("stage 10 --no-hooks: hook Pod %s: %v, want none", hook, err)
+		}
+
+		before := h.lastRevision(t, commonRelease, ns)
+		start := time.Now()
+		_, stderr, err := h.run(t, "canary", "rollback", commonRelease, "-n", ns, "--timeout", "5s")
+		took := time.Since(start)
+		if err == nil {
+			t.Fatalf("rollback with a hook that never completes and --timeout 5s succeeded")
+		}
+		t.Logf("rollback with hooks, --timeout 5s: %s after %s", strings.TrimSpace(stderr), took.Round(time.Millisecond))
+		if took > 45*time.Second {
+			t.Errorf("rollback --timeout 5s returned after %s", took.Round(time.Second))
+		}
+		if _, err := pods.Get(t.Context(), hook, metav1.GetOptions{}); err != nil {
+			t.Errorf("rollback with hooks: hook Pod %s: %v, want it created", hook, err)
+		}
+		if after := h.lastRevision(t, commonRelease, ns); after.Revision != before.Revision+1 || after.Status != "failed" {
+			t.Errorf("rollback with hooks: last revision %+v, want %d failed", after, before.Revision+1)
+		}
+
+		if err := pods.Delete(t.Context(), hook, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "hook Pod "+hook+" not deleted", func() bool {
+			_, err := pods.Get(t.Context(), hook, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		rollbackWithoutChart(t, h, ns, "canary", "rollback", "--no-hooks", "--wait", "--timeout", "2m")
+		if _, err := pods.Get(t.Context(), hook, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("rollback --no-hooks: hook Pod %s: %v, want none", hook, err)
+		}
+		wantCommonStable(t, h, ns, "83", "rollback --no-hooks --wait")
+		// --wait returned once the rollout was done: no polling here.
+		for name, want := range map[string]int32{commonName: 2, commonName + "-canary": 0} {
+			d, err := clients(t).kube.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := d.Status; s.ObservedGeneration < d.Generation || s.Replicas != want || s.ReadyReplicas != want || s.UpdatedReplicas != want {
+				t.Errorf("right after rollback --wait: Deployment %s status %+v, want %d replicas all updated and ready", name, s, want)
+			}
+		}
+
+		h.stage(t, ns, "10", commonRelease, chart, "--set", "image.tag=84", "--no-hooks")
+		out := h.mustRun(t, "canary", "rollback", commonRelease, chart, "-n", ns, "--no-hooks", "--timeout", "1m")
+		t.Logf("rollback CHART:\n%s", out)
+		wantCommonStable(t, h, ns, "83", "rollback with CHART")
 	})
 }
