@@ -51,7 +51,7 @@ func render(t *testing.T, in string, o renderer.Options) *Manifest {
 // The reader's stage is the writer's: whatever stage the renderer writes, Read
 // finds the workload and reads that stage back exactly, from the canary
 // Deployment's annotations: final is final (not stable), final's first step is
-// final draining (not 0), preview is preview, and 100 is 100 even when production
+// final draining (not 0), a starting canary's warm-up is 0 draining, preview is preview, and 100 is 100 even when production
 // already runs the canary's images (not swap).
 func TestStageRoundTrip(t *testing.T) {
 	stable := render(t, app, renderer.Options{})
@@ -65,6 +65,7 @@ func TestStageRoundTrip(t *testing.T) {
 	}{
 		{stage: "stable", weights: Split{100, 0}, replicas: Split{3, 0}},
 		{stage: "0", weights: Split{100, 0}, replicas: Split{3, 3}},
+		{stage: "0", draining: true, weights: Split{100, 0}, replicas: Split{3, 3}},
 		{stage: "preview", weights: Split{100, 0}, replicas: Split{3, 3}},
 		{stage: "1", weights: Split{99, 1}, replicas: Split{3, 3}},
 		{stage: "10", weights: Split{90, 10}, replicas: Split{3, 3}},

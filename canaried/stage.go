@@ -10,7 +10,8 @@ import (
 // Stage reads a workload's stage off the manifest, for releases whose values do not
 // say it (pipeline mode keeps the stage in the pipeline's arguments). The renderer
 // records it on the canary Deployment (renderer.AnnotationStage, and
-// renderer.AnnotationDraining for final's first step), and that is read exactly.
+// renderer.AnnotationDraining for final's first step and a
+// starting canary's warm-up), and that is read exactly.
 // A manifest rendered before those annotations existed only shows replicas and
 // weights, from which the stage is inferred: a canary at 0 replicas is stable; all
 // traffic on a canary that runs production's images is swap; otherwise the
@@ -21,7 +22,7 @@ func (m *Manifest) Stage(w Workload) stages.State {
 	if v, ok := annotations[renderer.AnnotationStage].(string); ok {
 		if s, err := stages.Parse(v); err == nil {
 			draining, _ := annotations[renderer.AnnotationDraining].(string)
-			return stages.State{Stage: s, Draining: draining == "true" && s == stages.Final}
+			return stages.State{Stage: s, Draining: draining == "true" && s.CanDrain()}
 		}
 	}
 	if n, ok := Replicas(w.Canary.Fields); ok && n == 0 {

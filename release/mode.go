@@ -122,5 +122,5 @@ func (s canaryState) String() string {
 	if err != nil {
 		return fmt.Sprintf("%q", s.Stage)
 	}
-	return st.Stage.String() + drainingNote(st.Draining)
+	return st.Stage.String() + drainingNote(st.Stage, st.Draining)
 }

@@ -181,7 +181,10 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 		st := state.copy()
 		if perWorkload {
 			for name, wp := range plans {
-				st.setWorkload(name, wp.Steps[min(i, len(wp.Steps)-1)])
+				ws := wp.Steps[min(i, len(wp.Steps)-1)]
+				st.setWorkload(name, ws)
+				// One workload's canary warming up holds the next step back.
+				step.WaitReady = step.WaitReady || (i < len(wp.Steps) && ws.WaitReady)
 			}
 		} else {
 			st.setRelease(step)

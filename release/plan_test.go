@@ -108,6 +108,11 @@ func checkSteps(t *testing.T, p *stagePlan, want ...wantStep) {
 		if s.Stage.String() != w.stage || s.Draining != w.draining {
 			t.Errorf("step %d: stage %s draining %v, want %s draining %v", i+1, s.Stage, s.Draining, w.stage, w.draining)
 		}
+		// Hazard 2: a warm-up (canary pods up, no traffic) holds the next step back
+		// until they are Ready; final's drain does not wait on readiness.
+		if warmUp := w.draining && w.stage != "final"; s.WaitReady != warmUp {
+			t.Errorf("step %d: waits for ready canary pods %v, want %v", i+1, s.WaitReady, warmUp)
+		}
 		// The canary block each upgrade stores is the step's own.
 		if got := dig(s.Values, ValuesKey, "stage"); got != w.stage {
 			t.Errorf("step %d: values %s.stage = %v, want %s", i+1, ValuesKey, got, w.stage)
@@ -139,14 +144,17 @@ func TestPlanStageTable(t *testing.T) {
 		base    int    // revision the values come from
 		pinned  int    // revision whose manifest pins production
 	}{
-		{"stable to 10 with a new version", []rev{stable}, "10", []string{"image.tag=84"}, []wantStep{{"10", false}}, "84", 1, 1},
+		{"stable to 10 with a new version warms the canary up first", []rev{stable}, "10", []string{"image.tag=84"}, []wantStep{{"0", true}, {"10", false}}, "84", 1, 1},
+		{"10 after an interrupted warm-up waits again", []rev{stable, {stage: "0", draining: true, tag: "84"}}, "10", nil, []wantStep{{"0", true}, {"10", false}}, "84", 2, 2},
+		{"a new canary after final warms up", []rev{stable, {stage: "final", tag: "84"}}, "10", []string{"image.tag=85"}, []wantStep{{"0", true}, {"10", false}}, "85", 2, 2},
 		{"10 to 90", []rev{stable, {stage: "10", tag: "84"}}, "90", nil, []wantStep{{"90", false}}, "84", 2, 2},
 		{"90 to 100", []rev{stable, {stage: "10", tag: "84"}, {stage: "90", tag: "84"}}, "100", nil, []wantStep{{"100", false}}, "84", 3, 3},
 		{"100 to swap", []rev{stable, {stage: "100", tag: "84"}}, "swap", nil, []wantStep{{"swap", false}}, "84", 2, 2},
 		{"swap to final drains first", []rev{stable, {stage: "100", tag: "84"}, {stage: "swap", tag: "84"}}, "final", nil, []wantStep{{"final", true}, {"final", false}}, "84", 3, 3},
 		{"final again after its drain", []rev{stable, {stage: "final", draining: true, tag: "84"}}, "final", nil, []wantStep{{"final", true}, {"final", false}}, "84", 2, 2},
 		{"final once done is one step", []rev{stable, {stage: "final", tag: "84"}}, "final", nil, []wantStep{{"final", false}}, "84", 2, 2},
-		{"stable to preview", []rev{stable}, "preview", []string{"image.tag=84"}, []wantStep{{"preview", false}}, "84", 1, 1},
+		{"stable to preview warms the canary up first", []rev{stable}, "preview", []string{"image.tag=84"}, []wantStep{{"0", true}, {"preview", false}}, "84", 1, 1},
+		{"stable during a warm-up restores the stable revision", []rev{stable, {stage: "0", draining: true, tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "83", 1, 1},
 		{"stable from 90 restores the stable revision", []rev{stable, {stage: "10", tag: "84"}, {stage: "90", tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "83", 1, 1},
 		{"stable from swap restores production too", []rev{stable, {stage: "100", tag: "84"}, {stage: "swap", tag: "84"}}, "stable", nil, []wantStep{{"stable", false}}, "83", 1, 1},
 		{"stable after final restores final", []rev{stable, {stage: "final", tag: "84"}, {stage: "10", tag: "85"}}, "stable", nil, []wantStep{{"stable", false}}, "84", 2, 2},
@@ -177,14 +185,19 @@ func TestPlanStageTable(t *testing.T) {
 	}
 }
 
-// Any weight 0..100 is one upgrade to that weight, from stable or from another weight.
+// Any weight 0..100 is one upgrade to that weight from another weight; from stable
+// the canary's pods first start with no traffic (hazard 2).
 func TestPlanEveryWeight(t *testing.T) {
 	for _, from := range []string{"stable", "37"} {
 		store := memoryStore(t, plainChart(), rev{stage: "stable", tag: "83"}, rev{stage: from, tag: "84"})
 		for w := 0; w <= 100; w++ {
 			p := mustPlan(t, store, stageOpts(fmt.Sprint(w)))
-			checkSteps(t, p, wantStep{fmt.Sprint(w), false})
-			if s := p.Steps[0].Stage; s.CanaryWeight()+s.ProductionWeight() != 100 || s.CanaryWeight() != w {
+			if from == "stable" {
+				checkSteps(t, p, wantStep{"0", true}, wantStep{fmt.Sprint(w), false})
+			} else {
+				checkSteps(t, p, wantStep{fmt.Sprint(w), false})
+			}
+			if s := p.Steps[len(p.Steps)-1].Stage; s.CanaryWeight()+s.ProductionWeight() != 100 || s.CanaryWeight() != w {
 				t.Errorf("stage %d: weights %d/%d", w, s.ProductionWeight(), s.CanaryWeight())
 			}
 		}
@@ -284,8 +297,19 @@ func TestPlanLibraryMode(t *testing.T) {
 	if _, ok := p.Mode.(libraryChartMode); !ok {
 		t.Fatalf("mode %s, want library", p.Mode)
 	}
-	checkSteps(t, p, wantStep{"10", false})
-	v := p.Steps[0].Values
+	checkSteps(t, p, wantStep{"0", true}, wantStep{"10", false})
+	// The warm-up runs the canary's pods, new image, with no traffic.
+	warm := p.Steps[0].Values
+	if got := dig(warm, "canaryDeployment", "replicaCount"); got != 2 {
+		t.Errorf("warm-up: canary replicas %v, want 2", got)
+	}
+	if got := dig(warm, "canaryDeployment", "image", "tag"); got != "84" {
+		t.Errorf("warm-up: canary image tag %v, want 84", got)
+	}
+	if p, c := dig(warm, "productionDeployment", "weight"), dig(warm, "canaryDeployment", "weight"); p != 100 || c != 0 {
+		t.Errorf("warm-up: weights %v/%v, want 100/0", p, c)
+	}
+	v := p.Steps[1].Values
 	if got := dig(v, "productionDeployment", "image", "tag"); got != "83" {
 		t.Errorf("production image tag %v, want 83 (pinned)", got)
 	}
@@ -315,19 +339,24 @@ func TestPlanOneWorkload(t *testing.T) {
 	o := stageOpts("90")
 	o.Workloads = []string{"reviews-v2"}
 	p := mustPlan(t, store, o)
-	if len(p.Steps) != 1 {
-		t.Fatalf("steps %+v", p.Steps)
+	if len(p.Steps) != 2 {
+		t.Fatalf("steps %+v, want reviews-v2's warm-up then 90", p.Steps)
 	}
-	st := p.Steps[0].State
-	if st.Stage != "stable" || st.Workloads["reviews-v2"].Stage != "90" || st.Workloads["ratings"].Stage != "10" {
+	// reviews-v2's canary starts with no traffic and is waited for (hazard 2).
+	warm := p.Steps[0]
+	if w := warm.State.Workloads["reviews-v2"]; w.Stage != "0" || !w.Draining || !warm.WaitReady || warm.State.Workloads["ratings"].Stage != "10" {
+		t.Errorf("first step %+v (waits %v): want reviews-v2 warming up at 0, ratings still at 10", warm.State.Config, warm.WaitReady)
+	}
+	st := p.Steps[1].State
+	if st.Stage != "stable" || st.Workloads["reviews-v2"].Stage != "90" || st.Workloads["reviews-v2"].Draining || st.Workloads["ratings"].Stage != "10" {
 		t.Errorf("state %+v: want release stable, reviews-v2 at 90, ratings still at 10", st.Config)
 	}
 	// The plan's states are copies: planning again starts from the stored state.
 	again := mustPlan(t, store, o)
-	if again.Steps[0].State.Workloads["reviews-v2"].Stage != "90" {
-		t.Errorf("second plan: %+v", again.Steps[0].State.Config)
+	if again.Steps[1].State.Workloads["reviews-v2"].Stage != "90" {
+		t.Errorf("second plan: %+v", again.Steps[1].State.Config)
 	}
-	if p.Steps[0].State.Workloads["ratings"].Stage != "10" {
+	if p.Steps[1].State.Workloads["ratings"].Stage != "10" {
 		t.Error("planning changed another plan's state")
 	}
 	o.Stage = "final"

@@ -39,7 +39,7 @@ func (s *Status) table(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	stage := s.Stage
 	if s.Draining {
-		stage += " (draining)"
+		stage += drainingLabel(stage)
 	}
 	fmt.Fprintf(tw, "RELEASE\tNAMESPACE\tREVISION\tSTATUS\tSTAGE\n%s\t%s\t%d\t%s\t%s\n\n", s.Release, s.Namespace, s.Revision, s.Status, stage)
 	if err := tw.Flush(); err != nil {
@@ -110,4 +110,13 @@ func (s *Status) newer(w io.Writer) {
 		fmt.Fprintf(w, "  An operation is running on the release, or was interrupted; objects it already applied show as drift.\n")
 	}
 	fmt.Fprintln(w)
+}
+
+// drainingLabel names a draining step: final's first (traffic back on production)
+// or the warm-up of new canary pods before a stage sends traffic to them.
+func drainingLabel(stage string) string {
+	if stage == "final" {
+		return " (draining)"
+	}
+	return " (warming up)"
 }

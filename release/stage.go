@@ -131,12 +131,12 @@ func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*S
 		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, pr)
 		if err != nil {
 			if i > 0 {
-				return res, fmt.Errorf("stage %s, step %d of %d (revision %d is live, traffic already on production): %w; run the same command again", plan.Target, i+1, len(plan.Steps), res.Revisions[len(res.Revisions)-1], err)
+				return res, fmt.Errorf("stage %s, step %d of %d (revision %d is live, %s): %w; run the same command again", plan.Target, i+1, len(plan.Steps), res.Revisions[len(res.Revisions)-1], plan.Steps[i-1].liveNote(), err)
 			}
 			return nil, err
 		}
 		if o.DryRun {
-			res.Diff += diffManifests(before, rel.Manifest, fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Draining)))
+			res.Diff += diffManifests(before, rel.Manifest, fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Stage, step.Draining)))
 		} else {
 			expected = rel
 			res.Revisions = append(res.Revisions, rel.Version)
@@ -148,15 +148,22 @@ func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*S
 			for _, r := range repaired {
 				fmt.Fprintf(c.Log, "Repaired drift: %s had been changed outside the release; its spec is the release's again.\n", r)
 			}
-			res.Steps = append(res.Steps, fmt.Sprintf("stage %s%s (revision %d)", step.Stage, drainingNote(step.Draining), rel.Version))
-			if o.Wait {
+			res.Steps = append(res.Steps, fmt.Sprintf("stage %s%s (revision %d)", step.Stage, drainingNote(step.Stage, step.Draining), rel.Version))
+			if step.WaitReady && i+1 < len(plan.Steps) {
+				// Hazard 2: the next step sends traffic to the canary's new pods, so it
+				// waits for them whether or not --wait was given.
+				fmt.Fprintln(c.Log, "Canary pods starting with no traffic; waiting until they are ready before traffic moves to them.")
+				if err := c.waitRollout(ctx, o, rel.Manifest, trackLabel(step.State.Config)); err != nil {
+					return res, fmt.Errorf("stage %s: no traffic moved to the canary, whose pods are not ready (revision %d runs them with no traffic): %w", plan.Target, rel.Version, err)
+				}
+			} else if o.Wait {
 				if err := c.waitRollout(ctx, o, rel.Manifest, trackLabel(step.State.Config)); err != nil {
 					return res, err
 				}
 			}
 		}
 		production, before = []byte(rel.Manifest), rel.Manifest
-		if i+1 < len(plan.Steps) && !o.DryRun && o.DrainTime > 0 {
+		if i+1 < len(plan.Steps) && step.finalDrain() && !o.DryRun && o.DrainTime > 0 {
 			fmt.Fprintf(c.Log, "Traffic is on production; waiting %s before the canary pods go.\n", o.DrainTime)
 			select {
 			case <-time.After(o.DrainTime):
@@ -190,9 +197,34 @@ func (c *Client) stillNewest(plan *stagePlan, i int, expected *helmrelease.Relea
 		plan.Target, i, len(plan.Steps), what, expected.Version, plan.Release)
 }
 
-func drainingNote(d bool) string {
-	if d {
+// finalDrain reports whether a step is final's first, for the release or for any
+// workload: traffic has left the canary, whose pods go in the next step.
+func (p plannedStep) finalDrain() bool {
+	if p.State.Stage == stages.Final.String() && p.State.Draining {
+		return true
+	}
+	for _, w := range p.State.Workloads {
+		if w.Stage == stages.Final.String() && w.Draining {
+			return true
+		}
+	}
+	return false
+}
+
+// liveNote says where traffic stands once a step that is not the last has run.
+func (p plannedStep) liveNote() string {
+	if p.finalDrain() {
+		return "traffic already on production"
+	}
+	return "canary pods up with no traffic to them"
+}
+
+func drainingNote(s stages.Stage, d bool) string {
+	switch {
+	case d && s == stages.Final:
 		return ": traffic on production, canary pods still up"
+	case d:
+		return ": canary pods starting, no traffic to them yet"
 	}
 	return ""
 }

@@ -141,13 +141,13 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 				st.Stage, st.Draining = ws.Stage, at.Draining
 			}
 			if at.Draining {
-				ws.Stage += " (draining)"
+				ws.Stage += drainingLabel(ws.Stage)
 			}
 		}
 		if own := config.Workloads[w.Name]; own.Stage != "" {
 			ws.Stage = own.Stage
 			if own.Draining {
-				ws.Stage += " (draining)"
+				ws.Stage += drainingLabel(own.Stage)
 			}
 		}
 		if err := deploymentsStatus(ctx, cs, rel.Namespace, w, &ws); err != nil {

@@ -337,8 +337,8 @@ func (c Config) Apply(o *Options) error {
 }
 
 func (o Options) validate() error {
-	if o.Draining && o.stage() != stages.Final {
-		return fmt.Errorf("draining is final's first step; it does not apply to stage %s", o.stage())
+	if o.Draining && !o.stage().CanDrain() {
+		return fmt.Errorf("draining (canary pods up, no traffic) is final's first step or stage 0's warm-up; it does not apply to stage %s", o.stage())
 	}
 	if o.CanaryReplicas != nil && *o.CanaryReplicas < 0 {
 		return fmt.Errorf("canary replicas %d: must be 0 or more", *o.CanaryReplicas)
@@ -380,8 +380,8 @@ func (o Options) validate() error {
 		if w.Gateway != nil && w.Gateway.Name == "" {
 			return fmt.Errorf("workload %s: gateway needs a name", name)
 		}
-		if w.Draining && o.forWorkload(name).Stage != stages.Final {
-			return fmt.Errorf("workload %s: draining is final's first step; it does not apply to stage %s", name, o.forWorkload(name).Stage)
+		if w.Draining && !o.forWorkload(name).Stage.CanDrain() {
+			return fmt.Errorf("workload %s: draining (canary pods up, no traffic) is final's first step or stage 0's warm-up; it does not apply to stage %s", name, o.forWorkload(name).Stage)
 		}
 		if w.CanaryReplicas != nil && *w.CanaryReplicas < 0 {
 			return fmt.Errorf("workload %s: canary replicas %d: must be 0 or more", name, *w.CanaryReplicas)

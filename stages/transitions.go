@@ -5,8 +5,9 @@ import "fmt"
 // State is where a release stands, as stored in its values' canary: block.
 type State struct {
 	Stage Stage
-	// Draining marks final's first step: traffic is back on production, the canary
-	// pods still run.
+	// Draining: the canary pods run but get no traffic. Final's first step (traffic
+	// is back on production, the canary pods still run), or stage 0's warm-up
+	// before a stage first sends traffic to new canary pods.
 	Draining bool
 }
 
@@ -14,6 +15,9 @@ type State struct {
 type Step struct {
 	Stage    Stage
 	Draining bool
+	// WaitReady: the next step sends traffic to the canary's pods, so they must be
+	// Ready before it runs (hazard 2).
+	WaitReady bool
 }
 
 // Plan is how to move a release from one stage to another.
@@ -55,5 +59,16 @@ func PlanTransition(from State, to Stage, force bool) (Plan, error) {
 		// Hazard 3: traffic leaves the canary in one upgrade, its pods go in the next.
 		return Plan{Steps: []Step{{Stage: Final, Draining: true}, {Stage: Final}}, Promote: true}, nil
 	}
+	if (to.IsNumeric() || to == Preview) && (!current.CanaryUp() || from.Draining) {
+		// Hazard 2: no route to pods that are not there yet. The canary's pods start
+		// with no traffic (not even match rules); traffic moves once they are Ready.
+		// A warm-up that was interrupted (or whose pods never got Ready) is waited
+		// for again: its revision says nothing about readiness.
+		zero, _ := Weight(0)
+		return Plan{Steps: []Step{{Stage: zero, Draining: true, WaitReady: true}, {Stage: to}}}, nil
+	}
 	return Plan{Steps: []Step{{Stage: to}}}, nil
 }
+
+// CanDrain reports whether a stage takes Draining: final, or the canary weight 0.
+func (s Stage) CanDrain() bool { return s == Final || (s.IsNumeric() && s.weight == 0) }

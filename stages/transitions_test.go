@@ -12,13 +12,19 @@ func TestPlanTransition(t *testing.T) {
 		from      State
 		to        Stage
 		force     bool
-		steps     string // "final(draining) final"
+		steps     string // "final(draining) final"; +ready: wait for the canary's pods
 		restore   bool
 		promote   bool
 		wantError string
 	}{
 		{name: "adopt at stable", from: State{}, to: Stable, steps: "stable", restore: true},
-		{name: "start a canary", from: State{Stage: Stable}, to: w(10), steps: "10"},
+		{name: "start a canary", from: State{Stage: Stable}, to: w(10), steps: "0(draining)+ready 10"},
+		{name: "start a canary at 0", from: State{Stage: Stable}, to: w(0), steps: "0(draining)+ready 0"},
+		{name: "start a preview", from: State{}, to: Preview, steps: "0(draining)+ready preview"},
+		{name: "a new canary after final", from: State{Stage: Final}, to: w(10), steps: "0(draining)+ready 10"},
+		{name: "after an interrupted warm-up", from: State{Stage: w(0), Draining: true}, to: w(10), steps: "0(draining)+ready 10"},
+		{name: "rollback during a warm-up", from: State{Stage: w(0), Draining: true}, to: Stable, steps: "stable", restore: true},
+		{name: "canary up", from: State{Stage: w(10)}, to: w(50), steps: "50"},
 		{name: "back down", from: State{Stage: w(90)}, to: w(10), steps: "10"},
 		{name: "rollback from 90", from: State{Stage: w(90)}, to: Stable, steps: "stable", restore: true},
 		{name: "rollback from swap", from: State{Stage: Swap}, to: Stable, steps: "stable", restore: true},
@@ -51,6 +57,9 @@ func TestPlanTransition(t *testing.T) {
 				name := s.Stage.String()
 				if s.Draining {
 					name += "(draining)"
+				}
+				if s.WaitReady {
+					name += "+ready"
 				}
 				steps = append(steps, name)
 			}
