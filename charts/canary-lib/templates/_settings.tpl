@@ -14,7 +14,7 @@ calls it first, so a bad dict fails the render with a message naming the value.
   gateway                           a gateway is bound (enabled)
   gatewayName                       the gateway the VirtualService binds
   createGateway                     this chart renders that Gateway
-  draining                          final's first step: traffic back on production, canary pods still up
+  draining                          canary pods up with no traffic: final's first step, or a starting canary's warm-up
   live                              the routing extras apply: canary pods up, not draining
   mesh                              istio or asm
 */}}
