@@ -40,7 +40,8 @@ func TestCrossVersion(t *testing.T) {
 				t.Fatalf("helm%d canary status -o json: %v\n%s", order[0], err, out)
 			}
 			w := st.Workloads[0]
-			if st.Revision != 2 || w.Stage != "10" || w.Weights["canary"] != 10 ||
+			// Revisions: 1 install, 2 the canary warming up with no traffic, 3 at 10.
+			if st.Revision != 3 || w.Stage != "10" || w.Weights["canary"] != 10 ||
 				strings.Join(w.Images.Canary, ",") != productpageImage+":84" || strings.Join(w.Images.Production, ",") != productpageImage+":83" {
 				t.Errorf("helm%d canary status of the release helm%d staged: %s", order[0], order[1], out)
 			}
