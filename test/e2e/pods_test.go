@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helm-canary/helm-canary/internal/localcluster"
 	appsv1 "k8s.io/api/apps/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -446,4 +447,33 @@ func waitReplicas(t *testing.T, ns string, want map[string]int32) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// TestNeverReadyCanaryGetsNoTraffic: a canary whose pods never become Ready, started
+// from stable without --wait, stops at its warm-up step: the command fails naming
+// the pods, and the VirtualService never sent it any traffic.
+func TestNeverReadyCanaryGetsNoTraffic(t *testing.T) {
+	h := newHelmEnv(t, 3)
+	ns := newNamespace(t)
+	chart := chartCopy(t, h.chartDir(), func(dir string) {
+		editFile(t, filepath.Join(dir, "templates", "deployment.yaml"), "spec:\n", "spec:\n  progressDeadlineSeconds: 8\n")
+	})
+	h.stage(t, ns, "stable", "pp", chart, "--install", "--set", "image.tag=83")
+	obs := observe(t, ns, "product-page-svc")
+	start := time.Now()
+	_, stderr, err := h.run(t, "canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag="+localcluster.NeverReadyTag)
+	if err == nil {
+		t.Fatal("stage 10 with a canary that never becomes ready succeeded")
+	}
+	t.Logf("failed after %s (wanted):\n%s", time.Since(start).Round(time.Millisecond), stderr)
+	for _, want := range []string{"no traffic moved", "productpage-canary", "not ready", ":" + localcluster.NeverReadyTag} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the failure does not mention %q:\n%s", want, stderr)
+		}
+	}
+	wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 100, "canary": 0})
+	if st := valueAt(h.releaseValues(t, "pp", ns), "canary.stage"); st != "0" {
+		t.Errorf("the release's stage is %q, want 0 (the warm-up, no traffic)", st)
+	}
+	obs.stop(t)
 }
