@@ -100,7 +100,8 @@ func TestSeed003HeaderCanary(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
 		chart := filepath.Join(h.checkout, "test", "charts", "bookinfo")
 		jason := writeFile(t, "jason.yaml", jasonValues)
-		// No controller runs bookinfo's smoke-test Job here: --no-hooks.
+		// --no-hooks: bookinfo's smoke-test Job would run at every step
+		// (TestIndependentStages runs it); this test is about the routes.
 		h.stage(t, ns, "stable", "bi", chart, "--install", "--workload", "reviews-v2", "--no-hooks")
 		h.stage(t, ns, "0", "bi", "--workload", "reviews-v2", "-f", jason, "--set", "tag=1.20.3", "--no-hooks")
 
