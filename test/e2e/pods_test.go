@@ -154,7 +154,11 @@ func observe(t *testing.T, ns, vs string) *observer {
 					continue
 				}
 				now := routedSubsets(obj)
-				o.checkEndpoints(ctx, now, before)
+				if ev.Type == watch.Modified {
+					// Not on creation: a VirtualService created with its release
+					// (or already there when the watch starts) moves no traffic.
+					o.checkEndpoints(ctx, now, before)
+				}
 				before = now
 			case <-ctx.Done():
 				return
