@@ -159,8 +159,10 @@ func TestStagesWithoutChartCommonDependency(t *testing.T) {
 		wantReplicas(t, commonName+"-canary at final", getDeployment(t, ns, commonName+"-canary"), 0)
 		wantWeights(t, ns, commonName, map[string]int64{"production": 100, "canary": 0})
 
-		// A new version as values alone, and its rollback: no CHART either.
-		oneStage(t, h, ns, 1, "10", commonRelease, "--set", "image.tag=85")
+		// A new version as values alone, and its rollback: no CHART either. From
+		// final, 10 is two revisions: the canary's pods start with no traffic, then
+		// traffic moves once they are Ready.
+		oneStage(t, h, ns, 2, "10", commonRelease, "--set", "image.tag=85")
 		wantImages(t, commonName+"-canary at 10", getDeployment(t, ns, commonName+"-canary"), productpageImage+":85")
 		rollbackWithoutChart(t, h, ns, "canary", "rollback")
 		wantCommonStable(t, h, ns, "84", "rollback of a version given as values")

@@ -83,12 +83,31 @@ func TestRefusals(t *testing.T) {
 // nothing.
 func TestDryRun(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
-		walkTo(t, h, ns, "10")
+		// From stable, stage 10 is two upgrades: the canary's pods start with no
+		// traffic, then traffic moves (hazard 2). --dry-run shows both, in order,
+		// and applies neither.
+		walkTo(t, h, ns, "stable")
 		before, live := h.lastRevision(t, "pp", ns), snapshot(t, ns)
+		out := h.stage(t, ns, "10", "pp", "--set", "image.tag=84", "--dry-run")
+		t.Logf("stage 10 --dry-run at stable:\n%s", out)
+		warm := strings.Index(out, "=== stage 0: canary pods starting, no traffic to them yet")
+		traffic := strings.Index(out, "=== stage 10\n")
+		if warm < 0 || traffic < warm {
+			t.Errorf("stage 10 --dry-run at stable does not show the warm-up step, then stage 10:\n%s", out)
+		} else if warmUp := out[warm:traffic]; !strings.Contains(warmUp, "productpage-canary") || strings.Contains(warmUp, "weight: 10\n") {
+			t.Errorf("the warm-up step does not start the canary Deployment with no traffic:\n%s", warmUp)
+		}
+		if after := h.lastRevision(t, "pp", ns); after != before {
+			t.Errorf("after stage 10 --dry-run the last revision is %+v, was %+v", after, before)
+		}
+		unchanged(t, "after stage 10 --dry-run at stable", live, snapshot(t, ns))
+		h.stage(t, ns, seedSteps(h)[1].args...)
+
+		before, live = h.lastRevision(t, "pp", ns), snapshot(t, ns)
 		valuesBefore := h.releaseValues(t, "pp", ns)
 
 		// Traffic only: the VirtualService changes.
-		out := h.stage(t, ns, "90", "pp", "--dry-run")
+		out = h.stage(t, ns, "90", "pp", "--dry-run")
 		t.Logf("stage 90 --dry-run:\n%s", out)
 		if !strings.Contains(out, "VirtualService") || !strings.Contains(out, "product-page-svc") {
 			t.Errorf("stage 90 --dry-run does not name the VirtualService product-page-svc:\n%s", out)

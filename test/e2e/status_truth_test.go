@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 
 	"encoding/json"
 	corev1 "k8s.io/api/core/v1"
@@ -45,21 +46,21 @@ func (h *helmEnv) statusJSON(t *testing.T, ns, release string) statusTruth {
 	return st
 }
 
-// wantDeployedAt10 checks that status reports the stage-10 revision (2) as what
-// runs, and revision 3 as a newer one in Helm's status want.
-func wantDeployedAt10(t *testing.T, what string, st statusTruth, newerStatus string) {
+// wantDeployedAt10 checks that status reports the stage-10 revision at10 as what
+// runs, and the revision after it as a newer one in Helm's status want.
+func wantDeployedAt10(t *testing.T, what string, st statusTruth, at10 int, newerStatus string) {
 	t.Helper()
-	if st.Revision != 2 || st.Status != "deployed" || st.Stage != "10" {
-		t.Errorf("%s: status reports revision %d (%s) at stage %s, want the deployed revision 2 at stage 10", what, st.Revision, st.Status, st.Stage)
+	if st.Revision != at10 || st.Status != "deployed" || st.Stage != "10" {
+		t.Errorf("%s: status reports revision %d (%s) at stage %s, want the deployed revision %d at stage 10", what, st.Revision, st.Status, st.Stage, at10)
 	}
 	if len(st.Workloads) != 1 || st.Workloads[0].Name != "productpage" || st.Workloads[0].Stage != "10" {
 		t.Errorf("%s: workloads %+v, want productpage at 10", what, st.Workloads)
 	}
 	if st.Newer == nil {
-		t.Fatalf("%s: status does not flag revision 3", what)
+		t.Fatalf("%s: status does not flag revision %d", what, at10+1)
 	}
-	if st.Newer.Revision != 3 || st.Newer.Status != newerStatus || st.Newer.Description == "" {
-		t.Errorf("%s: newer revision %+v, want revision 3, %s, with Helm's description", what, *st.Newer, newerStatus)
+	if st.Newer.Revision != at10+1 || st.Newer.Status != newerStatus || st.Newer.Description == "" {
+		t.Errorf("%s: newer revision %+v, want revision %d, %s, with Helm's description", what, *st.Newer, at10+1, newerStatus)
 	}
 }
 
@@ -70,18 +71,19 @@ func wantDeployedAt10(t *testing.T, what string, st statusTruth, newerStatus str
 func TestStatusAfterAFailedUpgrade(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
 		walkTo(t, h, ns, "10")
+		at10 := h.lastRevision(t, "pp", ns).Revision
 		noGateways(t, ns)
 		if _, stderr, err := h.run(t, "upgrade", "pp", h.chartDir(), "-n", ns, "--reuse-values", "--set", "gateway.enabled=true"); err == nil {
 			t.Fatal("helm upgrade adding a Gateway the quota forbids succeeded; the test needs a failed revision")
 		} else {
 			t.Logf("the failed upgrade: %s", stderr)
 		}
-		if last := h.lastRevision(t, "pp", ns); last.Revision != 3 || last.Status != "failed" {
-			t.Fatalf("newest revision %+v, want 3 failed", last)
+		if last := h.lastRevision(t, "pp", ns); last.Revision != at10+1 || last.Status != "failed" {
+			t.Fatalf("newest revision %+v, want %d failed", last, at10+1)
 		}
-		wantDeployedAt10(t, "after a failed plain upgrade", h.statusJSON(t, ns, "pp"), "failed")
+		wantDeployedAt10(t, "after a failed plain upgrade", h.statusJSON(t, ns, "pp"), at10, "failed")
 		table := h.mustRun(t, "canary", "status", "pp", "-n", ns)
-		if strings.Contains(table, "No canaried workloads") || !strings.Contains(table, "Revision 3 is failed") {
+		if strings.Contains(table, "No canaried workloads") || !strings.Contains(table, fmt.Sprintf("Revision %d is failed", at10+1)) {
 			t.Errorf("status table after a failed upgrade:\n%s", table)
 		}
 		t.Logf("status after a failed upgrade:\n%s", table)
@@ -91,8 +93,8 @@ func TestStatusAfterAFailedUpgrade(t *testing.T) {
 			t.Fatal("stage 50 adding a Gateway the quota forbids succeeded; the test needs a failed revision")
 		}
 		st := h.statusJSON(t, ns, "pp")
-		if st.Revision != 2 || st.Stage != "10" || st.Newer == nil || st.Newer.Revision != 4 || st.Newer.Status != "failed" || st.Newer.Stage != "50" {
-			t.Errorf("status after a failed stage 50: revision %d at %s, newer %+v; want revision 2 at 10, newer revision 4 failed at 50", st.Revision, st.Stage, st.Newer)
+		if st.Revision != at10 || st.Stage != "10" || st.Newer == nil || st.Newer.Revision != at10+2 || st.Newer.Status != "failed" || st.Newer.Stage != "50" {
+			t.Errorf("status after a failed stage 50: revision %d at %s, newer %+v; want revision %d at 10, newer revision %d failed at 50", st.Revision, st.Stage, st.Newer, at10, at10+2)
 		}
 	})
 }
@@ -104,6 +106,8 @@ func TestStatusAfterAFailedUpgrade(t *testing.T) {
 func TestStatusDuringAPendingUpgrade(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
 		walkTo(t, h, ns, "10")
+		at10 := h.lastRevision(t, "pp", ns).Revision
+		pending := fmt.Sprint(at10 + 1)
 		ctx, cancel := context.WithTimeout(t.Context(), helmTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, h.bin, "upgrade", "pp", h.chartDir(), "-n", ns, "--reuse-values", "--set", "image.tag="+localcluster.NeverReadyTag, "--wait", "--timeout", "10m")
@@ -119,15 +123,15 @@ func TestStatusDuringAPendingUpgrade(t *testing.T) {
 			_ = cmd.Wait()
 		}()
 		deadline := time.Now().Add(time.Minute)
-		for storedRevisions(t, "pp", ns)["3"] != "pending-upgrade" {
+		for storedRevisions(t, "pp", ns)[pending] != "pending-upgrade" {
 			if time.Now().After(deadline) {
-				t.Fatalf("revision 3 is not pending-upgrade after a minute: %v; helm stderr:\n%s", storedRevisions(t, "pp", ns), stderr.String())
+				t.Fatalf("revision %s is not pending-upgrade after a minute: %v; helm stderr:\n%s", pending, storedRevisions(t, "pp", ns), stderr.String())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		wantDeployedAt10(t, "during a pending upgrade", h.statusJSON(t, ns, "pp"), "pending-upgrade")
+		wantDeployedAt10(t, "during a pending upgrade", h.statusJSON(t, ns, "pp"), at10, "pending-upgrade")
 		table := h.mustRun(t, "canary", "status", "pp", "-n", ns)
-		if !strings.Contains(table, "Revision 3 is pending-upgrade") {
+		if !strings.Contains(table, "Revision "+pending+" is pending-upgrade") {
 			t.Errorf("status table during a pending upgrade:\n%s", table)
 		}
 		t.Logf("status during a pending upgrade:\n%s", table)
@@ -136,7 +140,7 @@ func TestStatusDuringAPendingUpgrade(t *testing.T) {
 		// says the same.
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		wantDeployedAt10(t, "after the pending upgrade was killed", h.statusJSON(t, ns, "pp"), "pending-upgrade")
+		wantDeployedAt10(t, "after the pending upgrade was killed", h.statusJSON(t, ns, "pp"), at10, "pending-upgrade")
 	})
 }
 
