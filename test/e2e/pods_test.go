@@ -40,37 +40,37 @@ import (
 //     canary pods from 10, none after final; production's pods run the new
 //     version from swap on.
 func TestWalkOnPods(t *testing.T) {
-	h := newHelmEnv(t, 3)
-	ns := newNamespace(t)
-	obs := observe(t, ns, "product-page-svc")
-	image := func(tag string) string { return productpageImage + ":" + tag }
-	steps := []struct {
-		args                    []string
-		production, canary      string // image of the Ready pods per track; "" = none
-		productionPods, canPods int
-	}{
-		{[]string{"stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83"}, "83", "", 2, 0},
-		{[]string{"10", "pp", "--set", "image.tag=84"}, "83", "84", 2, 2},
-		{[]string{"90", "pp"}, "83", "84", 2, 2},
-		{[]string{"100", "pp"}, "83", "84", 2, 2},
-		{[]string{"swap", "pp"}, "84", "84", 2, 2},
-		{[]string{"final", "pp", "--drain-time", "2s"}, "84", "", 2, 0},
-	}
-	for _, s := range steps {
-		h.stage(t, ns, append(s.args, "--wait", "--timeout", "90s")...)
-		want := map[string]int{"production": s.productionPods}
-		if s.canPods > 0 {
-			want["canary"] = s.canPods
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		obs := observe(t, ns, "product-page-svc")
+		image := func(tag string) string { return productpageImage + ":" + tag }
+		steps := []struct {
+			args                    []string
+			production, canary      string // image of the Ready pods per track; "" = none
+			productionPods, canPods int
+		}{
+			{[]string{"stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83"}, "83", "", 2, 0},
+			{[]string{"10", "pp", "--set", "image.tag=84"}, "83", "84", 2, 2},
+			{[]string{"90", "pp"}, "83", "84", 2, 2},
+			{[]string{"100", "pp"}, "83", "84", 2, 2},
+			{[]string{"swap", "pp"}, "84", "84", 2, 2},
+			{[]string{"final", "pp", "--drain-time", "2s"}, "84", "", 2, 0},
 		}
-		wantTrackPods(t, ns, "app=productpage", want)
-		wantTrackImages(t, ns, "production", image(s.production))
-		if s.canary != "" {
-			wantTrackImages(t, ns, "canary", image(s.canary))
+		for _, s := range steps {
+			h.stage(t, ns, append(s.args, "--wait", "--timeout", "90s")...)
+			want := map[string]int{"production": s.productionPods}
+			if s.canPods > 0 {
+				want["canary"] = s.canPods
+			}
+			wantTrackPods(t, ns, "app=productpage", want)
+			wantTrackImages(t, ns, "production", image(s.production))
+			if s.canary != "" {
+				wantTrackImages(t, ns, "canary", image(s.canary))
+			}
 		}
-	}
-	// final scaled the canary to 0: its pods go.
-	eventuallyNoPods(t, ns, "app=productpage,helm-canary.io/track=canary")
-	obs.stop(t)
+		// final scaled the canary to 0: its pods go.
+		eventuallyNoPods(t, ns, "app=productpage,helm-canary.io/track=canary")
+		obs.stop(t)
+	})
 }
 
 // wantTrackImages checks that every live pod of a track runs image.
@@ -334,10 +334,9 @@ func (o *observer) stop(t *testing.T) {
 // runs to completion on every stage that upgrades, so the stage finishes instead of
 // waiting for a Job nobody runs.
 func TestHooksRun(t *testing.T) {
-	h := newHelmEnv(t, 3)
-	ns := newNamespace(t)
-	chart := chartCopy(t, h.chartDir(), func(dir string) {
-		err := os.WriteFile(filepath.Join(dir, "templates", "migrate-job.yaml"), []byte(`apiVersion: batch/v1
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		chart := chartCopy(t, h.chartDir(), func(dir string) {
+			err := os.WriteFile(filepath.Join(dir, "templates", "migrate-job.yaml"), []byte(`apiVersion: batch/v1
 kind: Job
 metadata:
   name: {{ .Release.Name }}-migrate
@@ -358,26 +357,27 @@ spec:
         image: {{ .Values.image.repository }}:{{ .Values.image.tag }}
         args: [migrate]
 `), 0o644)
-		if err != nil {
-			t.Fatal(err)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		for _, args := range [][]string{
+			{"stable", "pp", chart, "--install", "--set", "image.tag=83"},
+			{"10", "pp", "--set", "image.tag=84"},
+		} {
+			start := time.Now()
+			h.stage(t, ns, append(args, "--timeout", "60s")...)
+			job, err := clients(t).kube.BatchV1().Jobs(ns).Get(t.Context(), "pp-migrate", metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("after stage %s: %v", args[0], err)
+			}
+			if job.Status.Succeeded != 1 {
+				t.Errorf("after stage %s: Job pp-migrate succeeded %d, failed %d; want 1 success", args[0], job.Status.Succeeded, job.Status.Failed)
+			}
+			t.Logf("stage %s with a pre-upgrade hook Job: %s", args[0], time.Since(start).Round(time.Millisecond))
 		}
+		wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 90, "canary": 10})
 	})
-	for _, args := range [][]string{
-		{"stable", "pp", chart, "--install", "--set", "image.tag=83"},
-		{"10", "pp", "--set", "image.tag=84"},
-	} {
-		start := time.Now()
-		h.stage(t, ns, append(args, "--timeout", "60s")...)
-		job, err := clients(t).kube.BatchV1().Jobs(ns).Get(t.Context(), "pp-migrate", metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("after stage %s: %v", args[0], err)
-		}
-		if job.Status.Succeeded != 1 {
-			t.Errorf("after stage %s: Job pp-migrate succeeded %d, failed %d; want 1 success", args[0], job.Status.Succeeded, job.Status.Failed)
-		}
-		t.Logf("stage %s with a pre-upgrade hook Job: %s", args[0], time.Since(start).Round(time.Millisecond))
-	}
-	wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 90, "canary": 10})
 }
 
 // TestHPATwinScalesCanary: with autoscaling on, each Deployment has its own
@@ -385,43 +385,43 @@ spec:
 // a canary pushed above its autoscaler's maximum comes back to it while production
 // keeps its count, and the other way round.
 func TestHPATwinScalesCanary(t *testing.T) {
-	h := newHelmEnv(t, 3)
-	ns := newNamespace(t)
-	set := []string{"--set", "autoscaling.enabled=true,autoscaling.minReplicas=2,autoscaling.maxReplicas=3"}
-	h.stage(t, ns, append([]string{"stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83"}, set...)...)
-	h.stage(t, ns, "10", "pp", "--set", "image.tag=84")
-	kube := clients(t).kube
-	hpas, err := kube.AutoscalingV2().HorizontalPodAutoscalers(ns).List(t.Context(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets := map[string]string{}
-	for _, hpa := range hpas.Items {
-		targets[hpa.Name] = hpa.Spec.ScaleTargetRef.Name
-	}
-	t.Logf("HorizontalPodAutoscalers -> targets: %v", targets)
-	if !slices.Contains(slices.Collect(maps.Values(targets)), "productpage-canary") || !slices.Contains(slices.Collect(maps.Values(targets)), "productpage") {
-		t.Fatalf("want one HorizontalPodAutoscaler for productpage and one for productpage-canary, got %v", targets)
-	}
-	// Both start below their minimum (an HPA-managed Deployment carries no replica
-	// count: 1); each autoscaler brings its own up to 2.
-	waitReplicas(t, ns, map[string]int32{"productpage": 2, "productpage-canary": 2})
-
-	scale := func(name string, n int32) {
-		t.Helper()
-		s, err := kube.AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		set := []string{"--set", "autoscaling.enabled=true,autoscaling.minReplicas=2,autoscaling.maxReplicas=3"}
+		h.stage(t, ns, append([]string{"stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83"}, set...)...)
+		h.stage(t, ns, "10", "pp", "--set", "image.tag=84")
+		kube := clients(t).kube
+		hpas, err := kube.AutoscalingV2().HorizontalPodAutoscalers(ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Spec.Replicas = n
-		if _, err := kube.AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
+		targets := map[string]string{}
+		for _, hpa := range hpas.Items {
+			targets[hpa.Name] = hpa.Spec.ScaleTargetRef.Name
 		}
-	}
-	scale("productpage-canary", 6)
-	waitReplicas(t, ns, map[string]int32{"productpage": 2, "productpage-canary": 3})
-	scale("productpage", 6)
-	waitReplicas(t, ns, map[string]int32{"productpage": 3, "productpage-canary": 3})
+		t.Logf("HorizontalPodAutoscalers -> targets: %v", targets)
+		if !slices.Contains(slices.Collect(maps.Values(targets)), "productpage-canary") || !slices.Contains(slices.Collect(maps.Values(targets)), "productpage") {
+			t.Fatalf("want one HorizontalPodAutoscaler for productpage and one for productpage-canary, got %v", targets)
+		}
+		// Both start below their minimum (an HPA-managed Deployment carries no replica
+		// count: 1); each autoscaler brings its own up to 2.
+		waitReplicas(t, ns, map[string]int32{"productpage": 2, "productpage-canary": 2})
+
+		scale := func(name string, n int32) {
+			t.Helper()
+			s, err := kube.AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Spec.Replicas = n
+			if _, err := kube.AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scale("productpage-canary", 6)
+		waitReplicas(t, ns, map[string]int32{"productpage": 2, "productpage-canary": 3})
+		scale("productpage", 6)
+		waitReplicas(t, ns, map[string]int32{"productpage": 3, "productpage-canary": 3})
+	})
 }
 
 // waitReplicas waits (up to a minute) until each Deployment's spec.replicas and
@@ -457,27 +457,27 @@ func waitReplicas(t *testing.T, ns string, want map[string]int32) {
 // from stable without --wait, stops at its warm-up step: the command fails naming
 // the pods, and the VirtualService never sent it any traffic.
 func TestNeverReadyCanaryGetsNoTraffic(t *testing.T) {
-	h := newHelmEnv(t, 3)
-	ns := newNamespace(t)
-	chart := chartCopy(t, h.chartDir(), func(dir string) {
-		editFile(t, filepath.Join(dir, "templates", "deployment.yaml"), "spec:\n", "spec:\n  progressDeadlineSeconds: 8\n")
-	})
-	h.stage(t, ns, "stable", "pp", chart, "--install", "--set", "image.tag=83")
-	obs := observe(t, ns, "product-page-svc")
-	start := time.Now()
-	_, stderr, err := h.run(t, "canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag="+localcluster.NeverReadyTag)
-	if err == nil {
-		t.Fatal("stage 10 with a canary that never becomes ready succeeded")
-	}
-	t.Logf("failed after %s (wanted):\n%s", time.Since(start).Round(time.Millisecond), stderr)
-	for _, want := range []string{"no traffic moved", "productpage-canary", "not ready", ":" + localcluster.NeverReadyTag} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("the failure does not mention %q:\n%s", want, stderr)
+	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
+		chart := chartCopy(t, h.chartDir(), func(dir string) {
+			editFile(t, filepath.Join(dir, "templates", "deployment.yaml"), "spec:\n", "spec:\n  progressDeadlineSeconds: 8\n")
+		})
+		h.stage(t, ns, "stable", "pp", chart, "--install", "--set", "image.tag=83")
+		obs := observe(t, ns, "product-page-svc")
+		start := time.Now()
+		_, stderr, err := h.run(t, "canary", "stage", "-n", ns, "10", "pp", "--set", "image.tag="+localcluster.NeverReadyTag)
+		if err == nil {
+			t.Fatal("stage 10 with a canary that never becomes ready succeeded")
 		}
-	}
-	wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 100, "canary": 0})
-	if st := valueAt(h.releaseValues(t, "pp", ns), "canary.stage"); st != "0" {
-		t.Errorf("the release's stage is %q, want 0 (the warm-up, no traffic)", st)
-	}
-	obs.stop(t)
+		t.Logf("failed after %s (wanted):\n%s", time.Since(start).Round(time.Millisecond), stderr)
+		for _, want := range []string{"no traffic moved", "productpage-canary", "not ready", ":" + localcluster.NeverReadyTag} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("the failure does not mention %q:\n%s", want, stderr)
+			}
+		}
+		wantWeights(t, ns, "product-page-svc", map[string]int64{"production": 100, "canary": 0})
+		if st := valueAt(h.releaseValues(t, "pp", ns), "canary.stage"); st != "0" {
+			t.Errorf("the release's stage is %q, want 0 (the warm-up, no traffic)", st)
+		}
+		obs.stop(t)
+	})
 }
