@@ -82,6 +82,7 @@ canary-lib.deployment: (list spec track) -> the Deployment of one track,
 {{- end -}}
 {{- $s := include "canary-lib.settings" $in | fromYaml -}}
 {{- $canary := eq $track "canary" -}}
+{{- if $canary }}{{ include "canary-lib.checkStateful" $in }}{{ end -}}
 {{- $name := $in.name -}}
 {{- $selector := $in.selectorLabels -}}
 {{- $replicas := $s.productionReplicas -}}
@@ -122,6 +123,47 @@ spec:
       {{- end }}
     spec:
       {{- include "canary-lib.podSpec" (list $in $track) | nindent 6 }}
+{{- end -}}
+
+{{/*
+canary-lib.checkStateful: fails for a workload that must not get a second copy of
+itself, as helm-canary render refuses a stateful --workload (hazard 11): a canary
+runs the same pod spec next to production, on the same volumes. Two signs:
+deploymentSpec.strategy.type Recreate (the chart says two versions must never run at
+once), and a persistentVolumeClaim volume in the pod spec that is ReadWriteOnce or
+ReadWriteOncePod. A library chart cannot read the chart's other objects, so a claim
+counts as ReadWriteOnce (what nearly every chart's claim is) unless the dict's
+claimAccessModes names its modes; forceStateful: true renders it anyway.
+*/}}
+{{- define "canary-lib.checkStateful" -}}
+{{- if ne (printf "%v" .forceStateful) "true" -}}
+{{- $reasons := list -}}
+{{- $strategy := (.deploymentSpec | default dict).strategy | default dict -}}
+{{- if eq (printf "%v" (index $strategy "type")) "Recreate" -}}
+{{- $reasons = append $reasons "deploymentSpec.strategy.type is Recreate: two versions of its pods must never run at once" -}}
+{{- end -}}
+{{- $pod := include "canary-lib.podSpec" (list . "canary") | fromYaml -}}
+{{- $modes := .claimAccessModes | default dict -}}
+{{- range $v := (index $pod "volumes") | default list -}}
+{{- $claim := "" -}}
+{{- if kindIs "map" $v -}}{{- $claim = dig "persistentVolumeClaim" "claimName" "" $v -}}{{- end -}}
+{{- if $claim -}}
+{{- $declared := index $modes $claim -}}
+{{- $m := $declared | default (list "ReadWriteOnce") -}}
+{{- $mode := "" -}}
+{{- if has "ReadWriteOncePod" $m }}{{ $mode = "ReadWriteOncePod" }}{{ end -}}
+{{- if has "ReadWriteOnce" $m }}{{ $mode = "ReadWriteOnce" }}{{ end -}}
+{{- if and $mode $declared -}}
+{{- $reasons = append $reasons (printf "its pod spec mounts the %s PersistentVolumeClaim %s" $mode $claim) -}}
+{{- else if $mode -}}
+{{- $reasons = append $reasons (printf "its pod spec mounts the PersistentVolumeClaim %s, ReadWriteOnce unless claimAccessModes says otherwise (canary-lib cannot read the claim)" $claim) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $reasons -}}
+{{- fail (printf "canary-lib (%s): the workload is stateful: %s. Its canary would run the same pod spec next to production, on the same volume (two writers, or a Multi-Attach error when it lands on another node), so canary-lib does not render it: leave this workload out of canary-lib, give the dict claimAccessModes (claim name -> its accessModes) when a claim is ReadWriteMany, or set forceStateful: true if it can take a second copy of itself" .name (join "; " $reasons)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
