@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"strings"
 
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"sigs.k8s.io/yaml"
@@ -49,8 +50,9 @@ func workloadState(config renderer.Config, name string) (stages.State, error) {
 }
 
 // pinToLastStable appends to a production manifest the Deployment of the newest
-// revision where this workload was at stable or final; the renderer reads the last
-// Deployment of a name, so that one pins production.
+// revision where this workload was at stable or final, and the ConfigMaps and
+// Secrets its pods read there; the renderer reads the last object of a name, so
+// those pin production, configuration included.
 func pinToLastStable(history []*helmrelease.Release, workload string, production []byte) ([]byte, error) {
 	rel := newestRevision(history, func(_ *helmrelease.Release, cfg renderer.Config) bool {
 		st, err := workloadState(cfg, workload)
@@ -71,5 +73,22 @@ func pinToLastStable(history []*helmrelease.Release, workload string, production
 	if err != nil {
 		return nil, err
 	}
-	return append(append(append([]byte{}, production...), "\n---\n"...), doc...), nil
+	out := append(append(append([]byte{}, production...), "\n---\n"...), doc...)
+	configs, err := renderer.ConfigsReadBy(doc)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range configs {
+		kind, name, _ := strings.Cut(c, "/")
+		o := m.Get(kind, name)
+		if o == nil {
+			continue
+		}
+		cdoc, err := yaml.Marshal(o.Fields)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, "\n---\n"...), cdoc...)
+	}
+	return out, nil
 }

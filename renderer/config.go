@@ -59,8 +59,9 @@ func (c *config) canaryCopies(w *workload) bool {
 // configIndex finds ConfigMaps and Secrets by kind and name without parsing every
 // one: the cheap scan's name files most of them.
 type configIndex struct {
-	byName map[configKey][]*document // ns left empty: matched once parsed
-	copies map[configKey][]*document // by the name of the object they copy
+	byName   map[configKey][]*document // ns left empty: matched once parsed
+	copies   map[configKey][]*document // by the name of the object they copy
+	lastWins bool                      // the production manifest's index
 }
 
 func (r *release) indexConfigs(docs []*document) (*configIndex, error) {
@@ -87,7 +88,9 @@ func (r *release) indexConfigs(docs []*document) (*configIndex, error) {
 }
 
 // find returns the one non-hook object of a kind and name in a namespace, nil when
-// there is none, and an error when the stream holds two.
+// there is none, and an error when the stream holds two. In the production manifest
+// the last one counts, as its last Deployment of a name does: helm-canary appends a
+// workload's last stable objects to pin one workload back (release.pinToLastStable).
 func (ix *configIndex) find(r *release, m map[configKey][]*document, k configKey) (*document, error) {
 	var found []*document
 	for _, d := range m[configKey{k.kind, "", k.name}] {
@@ -99,6 +102,9 @@ func (ix *configIndex) find(r *release, m map[configKey][]*document, k configKey
 			continue
 		}
 		found = append(found, d)
+	}
+	if len(found) > 1 && ix.lastWins {
+		return found[len(found)-1], nil
 	}
 	if len(found) > 1 {
 		return nil, fmt.Errorf("%s %s (namespace %s) is in the stream %d times (%s); Kubernetes keeps one object per kind, namespace and name, so the copies would overwrite each other: render it once",
@@ -604,4 +610,20 @@ func (r *release) carryProductionConfigs() error {
 		}
 	}
 	return nil
+}
+
+// ConfigsReadBy lists the ConfigMaps and Secrets ("Kind/name") that the pods of an
+// object read (a Deployment's, a Pod's, ...: volumes, envFrom, env valueFrom), so
+// that pinning a workload's production to an older revision pins what its pods read
+// with it.
+func ConfigsReadBy(object []byte) ([]string, error) {
+	n, err := yaml.Parse(string(object))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ref := range podConfigRefs(podTemplateOf(n)) {
+		out = append(out, ref.kind+"/"+ref.node.Value)
+	}
+	return out, nil
 }

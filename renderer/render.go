@@ -213,6 +213,7 @@ func (r *release) pinProduction() error {
 	if err != nil {
 		return fmt.Errorf("production manifest: %w", err)
 	}
+	ix.lastWins = true
 	r.prodConfigIx = ix
 	for _, d := range docs {
 		if d.empty() || (d.kind != "" && d.kind != "Deployment") ||
