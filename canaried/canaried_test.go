@@ -189,7 +189,7 @@ func TestBookinfoReviews(t *testing.T) {
 	if vs == nil {
 		t.Fatal("no VirtualService reviews")
 	}
-	if got := FormatSplits(Routes(vs.Fields, "reviews", "")); got != "90/10" {
+	if got := FormatSplits(Routes(vs.Fields, "reviews", "", "")); got != "90/10" {
 		t.Errorf("reviews routes %s, want 90/10 (the jason route goes to subset v2, not production/canary)", got)
 	}
 	if got := m.Stage(ws[0]).Stage.String(); got != "10" {
@@ -207,26 +207,30 @@ func TestRoutesAndHosts(t *testing.T) {
 	}
 	weighted := "  - route:\n    - {destination: {host: %s, subset: production}, weight: 70}\n    - {destination: {host: %s, subset: canary}, weight: 30}\n"
 	for _, tc := range []struct {
-		name, hosts, routes, service, ns string
-		want                             string
-		split                            bool
+		name, hosts, routes, service, ns, domain string
+		want                                     string
+		split                                    bool
 	}{
-		{"short", "[reviews]", sprintf(weighted, "reviews", "reviews"), "reviews", "shop", "70/30", true},
-		{"fqdn", "[reviews.shop.svc.cluster.local]", sprintf(weighted, "reviews.shop.svc.cluster.local", "reviews.shop.svc.cluster.local"), "reviews", "shop", "70/30", true},
-		{"other namespace", "[reviews.other.svc.cluster.local]", sprintf(weighted, "reviews.other.svc.cluster.local", "reviews.other.svc.cluster.local"), "reviews", "shop", "", false},
-		{"any namespace", "[reviews.other.svc.cluster.local]", sprintf(weighted, "reviews.other.svc.cluster.local", "reviews.other.svc.cluster.local"), "reviews", "", "70/30", true},
+		{"short", "[reviews]", sprintf(weighted, "reviews", "reviews"), "reviews", "shop", "", "70/30", true},
+		{"fqdn", "[reviews.shop.svc.cluster.local]", sprintf(weighted, "reviews.shop.svc.cluster.local", "reviews.shop.svc.cluster.local"), "reviews", "shop", "", "70/30", true},
+		{"other namespace", "[reviews.other.svc.cluster.local]", sprintf(weighted, "reviews.other.svc.cluster.local", "reviews.other.svc.cluster.local"), "reviews", "shop", "", "", false},
+		// The namespace unknown, a host naming one is not taken for the Service,
+		// as the renderer does not take it.
+		{"namespace unknown", "[reviews.other.svc.cluster.local]", sprintf(weighted, "reviews.other.svc.cluster.local", "reviews.other.svc.cluster.local"), "reviews", "", "", "", false},
+		{"custom domain", "[reviews.shop.svc.corp.example]", sprintf(weighted, "reviews.shop.svc.corp.example", "reviews.shop.svc.corp.example"), "reviews", "shop", "corp.example", "70/30", true},
+		{"custom domain, default read", "[reviews.shop.svc.corp.example]", sprintf(weighted, "reviews.shop.svc.corp.example", "reviews.shop.svc.corp.example"), "reviews", "shop", "", "", false},
 		// An external domain that happens to start with the Service's name is not it.
-		{"external lookalike", "[reviews.example.com]", sprintf(weighted, "reviews.example.com", "reviews.example.com"), "reviews", "", "", false},
-		{"gateway host, mesh destination", "[shop.example.com]", sprintf(weighted, "reviews", "reviews"), "reviews", "", "70/30", false},
-		{"bare host", "[reviews]", "  - route:\n    - destination: {host: reviews}\n", "reviews", "", "100/0", true},
-		{"other service", "[ratings]", sprintf(weighted, "ratings", "ratings"), "reviews", "", "", false},
+		{"external lookalike", "[reviews.example.com]", sprintf(weighted, "reviews.example.com", "reviews.example.com"), "reviews", "", "", "", false},
+		{"gateway host, mesh destination", "[shop.example.com]", sprintf(weighted, "reviews", "reviews"), "reviews", "", "", "70/30", false},
+		{"bare host", "[reviews]", "  - route:\n    - destination: {host: reviews}\n", "reviews", "", "", "100/0", true},
+		{"other service", "[ratings]", sprintf(weighted, "ratings", "ratings"), "reviews", "", "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := vs(tc.hosts, tc.routes)
-			if got := FormatSplits(Routes(v, tc.service, tc.ns)); got != tc.want {
+			if got := FormatSplits(Routes(v, tc.service, tc.ns, tc.domain)); got != tc.want {
 				t.Errorf("routes %q, want %q", got, tc.want)
 			}
-			if _, ok := TrafficSplit(v, tc.service, tc.ns); ok != tc.split {
+			if _, ok := TrafficSplit(v, tc.service, tc.ns, tc.domain); ok != tc.split {
 				t.Errorf("traffic split found = %v, want %v", ok, tc.split)
 			}
 		})
@@ -234,17 +238,22 @@ func TestRoutesAndHosts(t *testing.T) {
 }
 
 func TestServiceHost(t *testing.T) {
-	for host, want := range map[string]string{
-		"reviews": "reviews/", "reviews.shop.svc": "reviews/shop", "reviews.shop.svc.cluster.local": "reviews/shop",
-		"shop.example.com": "-", "*.example.com": "-", "*": "-", "": "-",
+	for _, tc := range []struct{ host, domain, want string }{
+		{"reviews", "", "reviews/"},
+		{"reviews.shop.svc", "", "reviews/shop"},
+		{"reviews.shop.svc.cluster.local", "", "reviews/shop"},
+		{"reviews.shop.svc.corp.example", "corp.example", "reviews/shop"},
+		{"reviews.shop.svc.corp.example", "", "-"},
+		{"reviews.shop.svc.cluster.local", "corp.example", "-"},
+		{"shop.example.com", "", "-"}, {"*.example.com", "", "-"}, {"*", "", "-"}, {"", "", "-"},
 	} {
-		s, ns, ok := ServiceHost(host)
+		s, ns, ok := ServiceHost(tc.host, tc.domain)
 		got := s + "/" + ns
 		if !ok {
 			got = "-"
 		}
-		if got != want {
-			t.Errorf("ServiceHost(%q) = %s, want %s", host, got, want)
+		if got != tc.want {
+			t.Errorf("ServiceHost(%q, %q) = %s, want %s", tc.host, tc.domain, got, tc.want)
 		}
 	}
 }
@@ -296,3 +305,33 @@ func mustStage(t *testing.T, s string) stages.Stage {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// A pipeline's release keeps no settings: the cluster domain the renderer compared
+// hosts in is read back from the canary Deployment, so the weights of a chart's
+// VirtualService for the FQDN in that domain are found, as status finds them.
+func TestRecordedClusterDomain(t *testing.T) {
+	vs := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews.shop.svc.corp.example]
+  http:
+  - route: [{destination: {host: reviews.shop.svc.corp.example}}]
+`
+	m := render(t, app+vs, renderer.Options{Stage: mustParse(t, "10"), Namespace: "shop", ClusterDomain: "corp.example"})
+	if m.Domain != "corp.example" {
+		t.Errorf("recorded domain %q, want corp.example", m.Domain)
+	}
+	ws := m.Workloads("")
+	if len(ws) != 1 {
+		t.Fatalf("workloads %d", len(ws))
+	}
+	if got := m.Weights(ws[0]); got != (Split{90, 10}) {
+		t.Errorf("weights %s, want 90/10", got)
+	}
+	m.Domain = "" // as a reader that ignored the record
+	if got := m.Weights(ws[0]); got != (Split{100, 0}) {
+		t.Errorf("weights in cluster.local %s, want none found (100/0)", got)
+	}
+}

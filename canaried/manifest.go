@@ -7,6 +7,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/helm-canary/helm-canary/renderer"
 )
 
 // Object is one object of a manifest.
@@ -23,8 +25,13 @@ type Object struct {
 type Manifest struct {
 	Objects []Object
 	// Namespace is where the release lives, for objects that name none ("" when
-	// unknown: hosts in any namespace then match).
+	// unknown: then only a Service's short name is taken for it, as the renderer
+	// does).
 	Namespace string
+	// Domain is the cluster's DNS domain ("" for cluster.local): the one the
+	// renderer recorded on the canary Deployments (renderer.AnnotationClusterDomain),
+	// which a caller that knows the release's canary.clusterDomain may set instead.
+	Domain string
 }
 
 // Read parses a manifest (what Helm stores with a release, or the renderer's
@@ -46,6 +53,9 @@ func Read(manifest []byte, namespace string) (*Manifest, error) {
 		}
 		m.Objects = append(m.Objects, Object{Kind: n.GetKind(), Name: n.GetName(), Namespace: n.GetNamespace(),
 			APIVersion: n.GetApiVersion(), Fields: fields, Node: n})
+		if d := n.GetAnnotations()[renderer.AnnotationClusterDomain]; d != "" && n.GetKind() == "Deployment" && m.Domain == "" {
+			m.Domain = d
+		}
 	}
 	return m, nil
 }

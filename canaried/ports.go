@@ -54,16 +54,17 @@ func (m *Manifest) Ports(w Workload) []PortSplit {
 	for _, vs := range m.Of("VirtualService") {
 		vss = append(vss, vs.Fields)
 	}
-	return PortSplits(svc.Fields, vss, w.Service, m.NamespaceOf(*svc))
+	return PortSplits(svc.Fields, vss, w.Service, m.NamespaceOf(*svc), m.Domain)
 }
 
 // PortSplits reads, for each port of a Service (decoded), the split the first of
 // the VirtualServices (decoded, from a manifest or live) that hosts it gives that
-// port. namespace is the Service's ("" for any).
-func PortSplits(service map[string]any, virtualServices []map[string]any, name, namespace string) []PortSplit {
+// port. namespace is the Service's ("" when unknown), domain the cluster's ("" for
+// cluster.local).
+func PortSplits(service map[string]any, virtualServices []map[string]any, name, namespace, domain string) []PortSplit {
 	var vs map[string]any
 	for _, v := range virtualServices {
-		if Hosts(v, name, namespace) {
+		if Hosts(v, name, namespace, domain) {
 			vs = v
 			break
 		}
@@ -85,25 +86,25 @@ func PortSplits(service map[string]any, virtualServices []map[string]any, name, 
 		case vs == nil:
 			ps.Note = "no VirtualService hosts " + name
 		case class == "http":
-			if s, ok := TrafficSplit(vs, name, namespace); ok {
+			if s, ok := TrafficSplit(vs, name, namespace, domain); ok {
 				ps.Route, ps.Weights = "http", &s
 			}
 		case class == "tcp":
-			if s, _, ok := portRoute(vs, "tcp", number, name, namespace); ok {
+			if s, _, ok := portRoute(vs, "tcp", number, name, namespace, domain); ok {
 				ps.Route, ps.Weights = "tcp", &s
 			} else {
 				ps.Note = "no tcp route for the port"
 			}
 		case class == "tls":
-			if s, sni, ok := portRoute(vs, "tls", number, name, namespace); ok {
+			if s, sni, ok := portRoute(vs, "tls", number, name, namespace, domain); ok {
 				ps.Route, ps.Weights, ps.SNI = "tls", &s, sni
 				ps.Note = "TLS connections with another SNI go by pod count"
 			} else {
 				ps.Note = "no tls route for the port"
 			}
 		default: // sniffed: HTTP requests take the http routes, other connections the tcp route
-			h, hok := TrafficSplit(vs, name, namespace)
-			t, _, tok := portRoute(vs, "tcp", number, name, namespace)
+			h, hok := TrafficSplit(vs, name, namespace, domain)
+			t, _, tok := portRoute(vs, "tcp", number, name, namespace, domain)
 			switch {
 			case hok && tok:
 				ps.Route, ps.Weights = "http+tcp", &h
@@ -126,7 +127,7 @@ func PortSplits(service map[string]any, virtualServices []map[string]any, name, 
 // portRoute is the split of the first route of a tcp or tls section that applies to
 // a port (one of its matches names the port or none), when it reaches the service;
 // sni is what that tls route's matches require.
-func portRoute(vs map[string]any, section string, port int, name, namespace string) (Split, []string, bool) {
+func portRoute(vs map[string]any, section string, port int, name, namespace, domain string) (Split, []string, bool) {
 	routes, _ := Dig(vs, "spec", section).([]any)
 	for _, r := range routes {
 		matches, _ := Dig(r, "match").([]any)
@@ -146,7 +147,7 @@ func portRoute(vs map[string]any, section string, port int, name, namespace stri
 			continue
 		}
 		dests, _ := Dig(r, "route").([]any)
-		s, ok := splitOf(dests, name, namespace)
+		s, ok := splitOf(dests, name, namespace, domain)
 		return s, sni, ok
 	}
 	return Split{}, nil, false

@@ -78,7 +78,7 @@ func TestPortSplitsChartRoutesHTTPOnly(t *testing.T) {
 		map[string]any{"destination": map[string]any{"host": "db", "subset": "production"}, "weight": float64(90)},
 		map[string]any{"destination": map[string]any{"host": "db", "subset": "canary"}, "weight": float64(10)},
 	}}}}}
-	got := FormatPorts(PortSplits(svc, []map[string]any{vs}, "db", ""))
+	got := FormatPorts(PortSplits(svc, []map[string]any{vs}, "db", "", ""))
 	if want := "80/http HTTP: 90/10 (http route); 5432/tcp-db TCP: by pod count; no tcp route for the port"; got != want {
 		t.Errorf("ports %q, want %q", got, want)
 	}

@@ -27,14 +27,14 @@ func FormatSplits(splits []Split) string {
 // Routes lists, for every http, tcp and tls route of a VirtualService (decoded,
 // from a manifest or live) that reaches the service through its production or
 // canary subset or its bare host, the traffic split, in that order. namespace is the
-// service's ("" for any).
-func Routes(virtualService map[string]any, service, namespace string) []Split {
+// service's ("" when unknown), domain the cluster's ("" for cluster.local).
+func Routes(virtualService map[string]any, service, namespace, domain string) []Split {
 	var out []Split
 	for _, section := range []string{"http", "tcp", "tls"} {
 		routes, _ := Dig(virtualService, "spec", section).([]any)
 		for _, r := range routes {
 			dests, _ := Dig(r, "route").([]any)
-			if split, ok := splitOf(dests, service, namespace); ok {
+			if split, ok := splitOf(dests, service, namespace, domain); ok {
 				out = append(out, split)
 			}
 		}
@@ -43,11 +43,11 @@ func Routes(virtualService map[string]any, service, namespace string) []Split {
 }
 
 // splitOf reads the production/canary split of one route's destinations.
-func splitOf(dests []any, service, namespace string) (Split, bool) {
+func splitOf(dests []any, service, namespace, domain string) (Split, bool) {
 	var split Split
 	relevant := false
 	for _, d := range dests {
-		if !HostMatches(str(Dig(d, "destination", "host")), service, namespace) {
+		if !HostMatches(str(Dig(d, "destination", "host")), service, namespace, domain) {
 			continue
 		}
 		weight := 100
@@ -65,10 +65,10 @@ func splitOf(dests []any, service, namespace string) (Split, bool) {
 }
 
 // Hosts reports whether one of a VirtualService's hosts names the service.
-func Hosts(virtualService map[string]any, service, namespace string) bool {
+func Hosts(virtualService map[string]any, service, namespace, domain string) bool {
 	hosts, _ := Dig(virtualService, "spec", "hosts").([]any)
 	for _, h := range hosts {
-		if HostMatches(str(h), service, namespace) {
+		if HostMatches(str(h), service, namespace, domain) {
 			return true
 		}
 	}
@@ -80,15 +80,15 @@ func Hosts(virtualService map[string]any, service, namespace string) bool {
 // mirror routes first, the weighted default last), or for a Service with no HTTP
 // port its first tcp or tls route (the renderer gives them the same weights). ok is
 // false for a VirtualService that does not host the service or never routes to it.
-func TrafficSplit(virtualService map[string]any, service, namespace string) (Split, bool) {
-	if !Hosts(virtualService, service, namespace) {
+func TrafficSplit(virtualService map[string]any, service, namespace, domain string) (Split, bool) {
+	if !Hosts(virtualService, service, namespace, domain) {
 		return Split{}, false
 	}
 	var last *Split
 	routes, _ := Dig(virtualService, "spec", "http").([]any)
 	for _, r := range routes {
 		dests, _ := Dig(r, "route").([]any)
-		if s, ok := splitOf(dests, service, namespace); ok {
+		if s, ok := splitOf(dests, service, namespace, domain); ok {
 			last = &s
 		}
 	}
@@ -99,7 +99,7 @@ func TrafficSplit(virtualService map[string]any, service, namespace string) (Spl
 		routes, _ := Dig(virtualService, "spec", section).([]any)
 		for _, r := range routes {
 			dests, _ := Dig(r, "route").([]any)
-			if s, ok := splitOf(dests, service, namespace); ok {
+			if s, ok := splitOf(dests, service, namespace, domain); ok {
 				return s, true
 			}
 		}
@@ -111,7 +111,7 @@ func TrafficSplit(virtualService map[string]any, service, namespace string) (Spl
 // first VirtualService hosting its Service, or all on production.
 func (m *Manifest) Weights(w Workload) Split {
 	for _, vs := range m.Of("VirtualService") {
-		if s, ok := TrafficSplit(vs.Fields, w.Service, m.NamespaceOf(vs)); ok {
+		if s, ok := TrafficSplit(vs.Fields, w.Service, m.NamespaceOf(vs), m.Domain); ok {
 			return s
 		}
 	}

@@ -112,6 +112,17 @@ func (c *Client) DeployedManifest(name string) (manifest []byte, found bool, err
 	return []byte(rel.Manifest), true, nil
 }
 
+// ClusterDomain is the cluster DNS domain a release was staged with (its values'
+// canary.clusterDomain), "" for the default or a release staged in pipeline mode.
+func (c *Client) ClusterDomain(name string) (string, error) {
+	rel, err := c.deployed(name)
+	if err != nil {
+		return "", fmt.Errorf("reading release %q: %w", name, err)
+	}
+	config, err := canaryConfig(rel.Config)
+	return config.ClusterDomain, err
+}
+
 // PipelineProduction is the production manifest for `render --release`: the
 // release's deployed manifest. A release that is not there is a first install,
 // which renders at stable; at any other stage the chart's new pod template would

@@ -7,9 +7,10 @@ import (
 
 // inferredState is the release's stage from its manifest when its values carry no
 // canary block (staged in pipeline mode, or never): the stage of its first canaried
-// workload.
-func inferredState(manifest, track string) (stages.State, bool) {
-	m, err := canaried.Read([]byte(manifest), "")
+// workload. namespace is the release's: the hosts of an old manifest without the
+// stage annotation are read as the renderer matched them.
+func inferredState(manifest, namespace, track string) (stages.State, bool) {
+	m, err := canaried.Read([]byte(manifest), namespace)
 	if err != nil {
 		return stages.State{}, false
 	}

@@ -238,7 +238,7 @@ func transitions(o StageOptions, state canaryState, current *helmrelease.Release
 		}
 		if _, staged := current.Config[ValuesKey]; !staged {
 			// Staged in pipeline mode, or never: the manifest says where it stands.
-			if inferred, ok := inferredState(current.Manifest, trackLabel(state.Config)); ok {
+			if inferred, ok := inferredState(current.Manifest, current.Namespace, trackLabel(state.Config)); ok {
 				from = inferred
 			}
 		}
@@ -327,7 +327,7 @@ func lastStable(history []*helmrelease.Release, current *helmrelease.Release) *h
 // isStable reports whether a revision was at stable, or at final after its drain.
 func isStable(rel *helmrelease.Release, cfg renderer.Config) bool {
 	if _, staged := rel.Config[ValuesKey]; !staged {
-		st, ok := inferredState(rel.Manifest, trackLabel(cfg))
+		st, ok := inferredState(rel.Manifest, rel.Namespace, trackLabel(cfg))
 		return ok && (st.Stage == stages.Stable || st.Stage == stages.Final) && !st.Draining
 	}
 	return (cfg.Stage == "stable" || cfg.Stage == "final") && !cfg.Draining

@@ -127,6 +127,9 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 	if err != nil {
 		return nil, err
 	}
+	if config.ClusterDomain != "" {
+		m.Domain = config.ClusterDomain
+	}
 	cs, dyn, err := c.clients()
 	if err != nil {
 		return nil, err
@@ -158,7 +161,7 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 			return nil, err
 		}
 		if svc := m.Get("Service", w.Service); svc != nil {
-			ws.Ports = canaried.PortSplits(svc.Fields, lives, w.Service, rel.Namespace)
+			ws.Ports = canaried.PortSplits(svc.Fields, lives, w.Service, rel.Namespace, m.Domain)
 		}
 		st.Workloads = append(st.Workloads, ws)
 	}
@@ -226,7 +229,7 @@ func routingStatus(ctx context.Context, dyn dynamic.Interface, m *canaried.Manif
 	ws.Weights = Split{Production: 100}
 	first := true
 	for _, vs := range m.Of("VirtualService") {
-		want := canaried.Routes(vs.Fields, w.Service, m.NamespaceOf(vs))
+		want := canaried.Routes(vs.Fields, w.Service, m.NamespaceOf(vs), m.Domain)
 		if len(want) == 0 {
 			continue
 		}
@@ -239,8 +242,8 @@ func routingStatus(ctx context.Context, dyn dynamic.Interface, m *canaried.Manif
 			continue
 		}
 		lives = append(lives, live)
-		got := canaried.Routes(live, w.Service, m.NamespaceOf(vs))
-		if split, ok := canaried.TrafficSplit(live, w.Service, m.NamespaceOf(vs)); first && ok {
+		got := canaried.Routes(live, w.Service, m.NamespaceOf(vs), m.Domain)
+		if split, ok := canaried.TrafficSplit(live, w.Service, m.NamespaceOf(vs), m.Domain); first && ok {
 			ws.Weights, first = split, false
 		}
 		switch {

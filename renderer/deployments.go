@@ -348,9 +348,16 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	if w.Draining {
 		entries = append(entries, [2]string{AnnotationDraining, scalarText("true")})
 	}
+	domain := r.recordedDomain()
+	if domain != "" {
+		entries = append(entries, [2]string{AnnotationClusterDomain, scalarText(domain)})
+	}
 	canary.setNested(meta, "annotations", entries...)
 	if a := field(meta, "annotations"); !w.Draining && field(a, AnnotationDraining) != nil {
 		canary.deleteEntry(a, AnnotationDraining) // a stream rendered at final's first step
+	}
+	if a := field(meta, "annotations"); domain == "" && field(a, AnnotationClusterDomain) != nil {
+		canary.deleteEntry(a, AnnotationClusterDomain)
 	}
 	replicas := field(spec, "replicas")
 	switch {
@@ -434,6 +441,11 @@ func (r *release) encodeSplit(w *workload, d, canarySource *yaml.RNode, producti
 		setField(annotations, AnnotationDraining, stringNode("true"))
 	} else {
 		deleteField(annotations, AnnotationDraining)
+	}
+	if domain := r.recordedDomain(); domain != "" {
+		setField(annotations, AnnotationClusterDomain, stringNode(domain))
+	} else {
+		deleteField(annotations, AnnotationClusterDomain)
 	}
 	canarySpec := lookupCreate(c, "spec")
 	if autoscaled && w.canaryUp() {
@@ -665,4 +677,13 @@ func serviceNames(svcs []*service) string {
 		names = append(names, svc.name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// recordedDomain is the cluster domain to record on the canary Deployments: the
+// configured one when it is not the default, else "".
+func (r *release) recordedDomain() string {
+	if d := r.clusterDomain(); d != DefaultClusterDomain {
+		return d
+	}
+	return ""
 }

@@ -41,11 +41,14 @@ func (r *release) routings() []routing {
 // DestinationRule, or creates one (hazard 5: never a second one for a host).
 func (r *release) routeDestinationRules() error {
 	for _, rt := range r.routings() {
+		if err := r.checkHostsPlaceable(rt.svc); err != nil {
+			return err
+		}
 		subsets := r.subsets(rt.w)
 		found := false
 		for _, doc := range r.destrules {
 			host := stringAt(doc.node, "spec", "host")
-			if !HostMatches(host, rt.svc.name, rt.svc.ns) {
+			if !r.hostMatches(host, rt.svc) {
 				continue
 			}
 			found = true
@@ -168,7 +171,7 @@ func (r *release) routeVirtualServices() error {
 		for _, doc := range r.vservices {
 			var names []string
 			for _, h := range stringList(doc.node, "spec", "hosts") {
-				if HostMatches(h, rt.svc.name, rt.svc.ns) {
+				if r.hostMatches(h, rt.svc) {
 					names = append(names, h)
 				}
 			}
@@ -199,7 +202,7 @@ func (r *release) routeVirtualServices() error {
 			r.warnPorts(rt, plan, sni)
 			continue
 		}
-		sni = sniNames(rt.svc)
+		sni = r.sniNames(rt.svc)
 		r.warnPorts(rt, plan, sni)
 		if !plan.routed {
 			continue // no port a route could split: warned above
@@ -284,7 +287,7 @@ func (r *release) weightRoutes(doc *document, rt routing) (int, error) {
 			if err := r.checkCutOff(doc, el, section, i, dests, rt, subsets); err != nil {
 				return 0, err
 			}
-			p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
+			p, _ := r.portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
 			if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
 				return 0, err
 			}
@@ -323,7 +326,7 @@ func (r *release) undoPriorRouting(doc *document, http *yaml.Node, rt routing) e
 			d = dest // a mirror is a bare Destination
 		}
 		host, subset := field(d, "host"), field(d, "subset")
-		return host != nil && subset != nil && HostMatches(host.Value, rt.svc.name, rt.svc.ns) &&
+		return host != nil && subset != nil && r.hostMatches(host.Value, rt.svc) &&
 			(subset.Value == SubsetProduction || subset.Value == SubsetCanary)
 	}
 	kept := http.Content[:0]
@@ -345,7 +348,7 @@ func (r *release) undoPriorRouting(doc *document, http *yaml.Node, rt routing) e
 				all = all && ours(d)
 			}
 			if all {
-				p, _ := portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
+				p, _ := r.portOfDestinationsTo(yaml.NewRNode(dests), rt.svc)
 				if err := r.replaceDestinations(doc, yaml.NewRNode(el), rt, p); err != nil {
 					return err
 				}
@@ -474,7 +477,7 @@ func (r *release) checkCutOff(doc *document, route *yaml.Node, section string, i
 // reaches reports whether a route destination sends traffic to the workload's pods.
 func (r *release) reaches(dest *yaml.Node, rt routing, subsets map[string]map[string]string) bool {
 	host := field(lookup(dest, "destination"), "host")
-	if host == nil || !HostMatches(host.Value, rt.svc.name, rt.svc.ns) {
+	if host == nil || !r.hostMatches(host.Value, rt.svc) {
 		return false
 	}
 	subset := field(lookup(dest, "destination"), "subset")
@@ -500,7 +503,7 @@ func (r *release) reaches(dest *yaml.Node, rt routing, subsets map[string]map[st
 func (r *release) subsetLabels(svc *service) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	for _, doc := range r.destrules {
-		if !HostMatches(stringAt(doc.node, "spec", "host"), svc.name, svc.ns) {
+		if !r.hostMatches(stringAt(doc.node, "spec", "host"), svc) {
 			continue
 		}
 		list := lookup(doc.node.YNode(), "spec", "subsets")
@@ -522,7 +525,7 @@ func (r *release) replaceDestinations(doc *document, route *yaml.RNode, rt routi
 	host := rt.svc.name
 	if dests := route.Field("route"); dests != nil {
 		for _, d := range dests.Value.YNode().Content {
-			if h := stringAt(yaml.NewRNode(d), "destination", "host"); HostMatches(h, rt.svc.name, rt.svc.ns) {
+			if h := stringAt(yaml.NewRNode(d), "destination", "host"); r.hostMatches(h, rt.svc) {
 				host = h
 				break
 			}
@@ -567,10 +570,10 @@ func (r *release) destinations(rt routing, host *string) ([]*networking.HTTPRout
 	}, nil
 }
 
-func portOfDestinationsTo(dests *yaml.RNode, svc *service) (*yaml.RNode, bool) {
+func (r *release) portOfDestinationsTo(dests *yaml.RNode, svc *service) (*yaml.RNode, bool) {
 	for _, d := range dests.YNode().Content {
 		dn := yaml.NewRNode(d)
-		if !HostMatches(stringAt(dn, "destination", "host"), svc.name, svc.ns) {
+		if !r.hostMatches(stringAt(dn, "destination", "host"), svc) {
 			continue
 		}
 		port, _ := dn.Pipe(yaml.Lookup("destination", "port"))
@@ -664,23 +667,125 @@ func stringAt(n *yaml.RNode, path ...string) string {
 	return yaml.GetValue(v)
 }
 
-// HostMatches reports whether an Istio host names the Service: its short name, or
-// name.namespace[.svc[.cluster.local]]. With the namespace unknown (rendered
-// without one), any namespace matches. It is the one host matcher: package canaried
-// (status, stage inference, the route simulator) reads the manifests back with it.
-func HostMatches(host, name, ns string) bool {
+// DefaultClusterDomain is the cluster DNS domain Kubernetes installs use unless
+// kubelet's clusterDomain says otherwise.
+const DefaultClusterDomain = "cluster.local"
+
+// HostMatches reports whether an Istio host names Service name of namespace ns in a
+// cluster whose DNS domain is domain ("" is cluster.local): its short name, or
+// name.ns, name.ns.svc or name.ns.svc.<domain>. A short name resolves in the
+// namespace of the rule that holds it, which for a release's objects is the
+// Service's own. With ns unknown (""), a host that names a namespace is not taken
+// for the Service: it may be another namespace's Service of the same name, which
+// has no production or canary subsets. It is the one host matcher: package
+// canaried (status, stage inference, the route simulator) reads the manifests back
+// with it.
+func HostMatches(host, name, ns, domain string) bool {
+	if name == "" {
+		return false
+	}
 	if host == name {
 		return true
 	}
-	rest, ok := strings.CutPrefix(host, name+".")
+	if ns == "" {
+		return false
+	}
+	rest, ok := strings.CutPrefix(host, name+"."+ns)
 	if !ok {
 		return false
 	}
-	hostNS, suffix, _ := strings.Cut(rest, ".")
-	if ns != "" && hostNS != ns {
+	if domain == "" {
+		domain = DefaultClusterDomain
+	}
+	return rest == "" || rest == ".svc" || rest == ".svc."+domain
+}
+
+// checkHostsPlaceable refuses a chart's DestinationRule or VirtualService for a
+// host that names the Service in some namespace when the release's namespace is
+// unknown: if it is this release's Service, helm-canary must split that object in
+// place, and making its own for the short name would put a second one on the host
+// (hazard 5); if it is another namespace's, it must be left alone. Only the
+// namespace tells which.
+func (r *release) checkHostsPlaceable(svc *service) error {
+	if svc.ns != "" || r.opts.Namespace != "" {
+		return nil
+	}
+	for _, docs := range [][]*document{r.destrules, r.vservices} {
+		for _, doc := range docs {
+			hosts := stringList(doc.node, "spec", "hosts")
+			if doc.kind == "DestinationRule" {
+				hosts = []string{stringAt(doc.node, "spec", "host")}
+			}
+			for _, h := range hosts {
+				if ns, ok := namesAnyNamespace(h, svc.name, r.opts.ClusterDomain); ok {
+					return fmt.Errorf("%s %s is for host %s, Service %s in namespace %s, and render was not told the release's namespace, so it cannot tell whether that is this release's Service %s (whose %s must be split in place, not doubled) or another namespace's (to be left alone): "+
+						"pass the release's namespace with --namespace (a post-renderer does not inherit helm's -n)",
+						doc.kind, doc.node.GetName(), h, svc.name, ns, svc.name, doc.kind)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// namesAnyNamespace reports whether host would name Service name in some namespace
+// (name.<ns>[.svc[.<domain>]]), and which: a host the render cannot place when it
+// does not know the release's namespace.
+func namesAnyNamespace(host, name, domain string) (string, bool) {
+	rest, ok := strings.CutPrefix(host, name+".")
+	if !ok {
+		return "", false
+	}
+	ns, suffix, _ := strings.Cut(rest, ".")
+	if domain == "" {
+		domain = DefaultClusterDomain
+	}
+	if ns == "" || (suffix != "" && suffix != "svc" && suffix != "svc."+domain) {
+		return "", false
+	}
+	return ns, true
+}
+
+// hostMatches is HostMatches for a Service of this release: in its own namespace,
+// else the release's, in the configured cluster domain. When the release's
+// namespace is unknown (render without --namespace), a host naming the Service in
+// some namespace is left alone, with a warning once per host.
+func (r *release) hostMatches(host string, svc *service) bool {
+	ns := svc.ns
+	if ns == "" {
+		ns = r.opts.Namespace
+	}
+	if HostMatches(host, svc.name, ns, r.opts.ClusterDomain) {
+		return true
+	}
+	if ns != "" {
+		if domain, ok := strings.CutPrefix(host, svc.name+"."+ns+".svc."); ok && !r.warnedHosts[host] {
+			r.warnHost(host, fmt.Sprintf("host %s would name Service %s in a cluster whose DNS domain is %s, not %s, so it is not taken for it and left as it is. If that is the cluster's domain, pass --cluster-domain %s (canary.clusterDomain)",
+				host, svc.name, domain, r.clusterDomain(), domain))
+		}
 		return false
 	}
-	return suffix == "" || suffix == "svc" || suffix == "svc.cluster.local"
+	if other, ok := namesAnyNamespace(host, svc.name, r.opts.ClusterDomain); ok && !r.warnedHosts[host] {
+		r.warnHost(host, fmt.Sprintf("host %s names Service %s in namespace %s, and render does not know the release's namespace, so it is left as it is (routes to it are not split). If %s is this release's namespace, pass --namespace %s",
+			host, svc.name, other, other, other))
+	}
+	return false
+}
+
+// warnHost warns about a host once.
+func (r *release) warnHost(host, msg string) {
+	if r.warnedHosts == nil {
+		r.warnedHosts = map[string]bool{}
+	}
+	r.warnedHosts[host] = true
+	r.warnings = append(r.warnings, msg)
+}
+
+func (r *release) clusterDomain() string {
+	if r.opts.ClusterDomain == "" {
+		return DefaultClusterDomain
+	}
+	return r.opts.ClusterDomain
 }
 
 // The Istio types marshal themselves with the protobuf JSON rules.

@@ -46,6 +46,10 @@ const (
 const (
 	AnnotationStage    = "helm-canary.io/stage"
 	AnnotationDraining = "helm-canary.io/draining"
+	// AnnotationClusterDomain records a cluster domain other than cluster.local
+	// that the hosts were compared in, for readers of a pipeline's release (status,
+	// route), whose values do not keep the setting.
+	AnnotationClusterDomain = "helm-canary.io/cluster-domain"
 )
 
 // Options is what one render needs. The CLI binds its flags onto these fields.
@@ -81,10 +85,20 @@ type Options struct {
 	// workloads, or only the mesh's routing objects (see Part).
 	Part Part
 	// Namespace is the release's namespace (Helm's --namespace), where objects
-	// without one are applied; default "default". The objects helm-canary puts in
-	// the shared gateway namespace, and the user tag headers, carry it, so that two
-	// teams' Deployments of one name do not collide there.
+	// without one are applied; "" when unknown (a post-renderer is not told it), and
+	// then "default" names what needs one. The objects helm-canary puts in the shared
+	// gateway namespace, and the user tag headers, carry it, so that two teams'
+	// Deployments of one name do not collide there. Hosts are compared with it (an
+	// object's own metadata.namespace wins): with it unknown, a route to a host
+	// that names a namespace (cart-api.other-team.svc.cluster.local) is never taken
+	// for this release's Service, so another team's routes are not rewritten to
+	// subsets it does not have; a chart's DestinationRule or VirtualService for such
+	// a host is refused, since only the namespace tells whether to split it in place
+	// or leave it alone.
 	Namespace string
+	// ClusterDomain is the cluster's DNS domain (kubelet's clusterDomain), default
+	// cluster.local: name.namespace.svc.<domain> names a Service.
+	ClusterDomain string
 }
 
 // WorkloadOptions are one workload's own settings; zero fields fall back to the
@@ -176,6 +190,8 @@ type Config struct {
 	// MeshCluster puts the routing objects in another cluster, as a companion
 	// release (helm canary only; render and the library chart take Part).
 	MeshCluster *MeshCluster `yaml:"meshCluster,omitempty" json:"meshCluster,omitempty"`
+	// ClusterDomain is the cluster's DNS domain, when not cluster.local.
+	ClusterDomain string `yaml:"clusterDomain,omitempty" json:"clusterDomain,omitempty"`
 }
 
 // MeshCluster is where the mesh's configuration lives when it is not the release's
@@ -267,7 +283,7 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress, part, meshCluster)", err)
+		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress, part, meshCluster, clusterDomain)", err)
 	}
 	return c, nil
 }
@@ -286,6 +302,9 @@ func (c Config) Apply(o *Options) error {
 		o.TrackLabel = c.TrackLabel
 	}
 	o.Mesh = c.Mesh
+	if c.ClusterDomain != "" {
+		o.ClusterDomain = c.ClusterDomain
+	}
 	if c.Ingress != nil {
 		o.Ingress = *c.Ingress
 	}
@@ -387,6 +406,9 @@ func (o Options) validate() error {
 			return fmt.Errorf("workload %s: canary replicas %d: must be 0 or more", name, *w.CanaryReplicas)
 		}
 	}
+	if o.ClusterDomain != "" && !isDomain(o.ClusterDomain) {
+		return fmt.Errorf("cluster domain %q is not a DNS domain (lower-case labels of letters, digits and '-', joined by dots, as kubelet's clusterDomain): e.g. cluster.local", o.ClusterDomain)
+	}
 	key := o.trackLabel()
 	if errs := validateLabelKey(key); errs != "" {
 		return fmt.Errorf("track label %q: %s", key, errs)
@@ -414,6 +436,25 @@ func isToken(s string) bool {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(tokenPunctuation, c) >= 0) {
 			return false
+		}
+	}
+	return true
+}
+
+// isDomain reports whether s is a DNS domain as a cluster's is written: lower-case
+// RFC 1123 labels joined by dots, no leading or trailing dot.
+func isDomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
 		}
 	}
 	return true

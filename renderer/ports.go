@@ -273,12 +273,12 @@ func (r *release) warnPorts(rt routing, plan portPlan, sniHosts []string) {
 // known, name.namespace, name.namespace.svc and the FQDN. Istio matches sniHosts
 // literally (it resolves no short names there), and each must be one of the
 // VirtualService's hosts.
-func sniNames(svc *service) []string {
+func (r *release) sniNames(svc *service) []string {
 	if svc.ns == "" || !plannedTLS(svc) {
 		return []string{svc.name}
 	}
 	base := svc.name + "." + svc.ns
-	return []string{svc.name, base, base + ".svc", base + ".svc.cluster.local"}
+	return []string{svc.name, base, base + ".svc", base + ".svc." + r.clusterDomain()}
 }
 
 func plannedTLS(svc *service) bool { return len(planPorts(svc).tls) > 0 }

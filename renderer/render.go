@@ -128,6 +128,8 @@ type release struct {
 	configIx, prodConfigIx *configIndex
 	configs                map[configKey]*config
 	configOrder            []*config
+	// warnedHosts marks the hosts reported as naming a namespace the render cannot place.
+	warnedHosts map[string]bool
 }
 
 // deployment is what the later steps need to know of a Deployment.

@@ -225,8 +225,9 @@ spec:
         port:
           number: 8080
 `
-	pinned := render(t, appAt("1.0")+routing, Options{})
-	out := render(t, appAt("2.0")+routing, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(pinned)})
+	// The chart names its hosts by FQDN in the release's namespace, shop.
+	pinned := render(t, appAt("1.0")+routing, Options{Namespace: "shop"})
+	out := render(t, appAt("2.0")+routing, Options{Stage: mustStage(t, "10"), ProductionManifest: []byte(pinned), Namespace: "shop"})
 	if c := count(t, out, "VirtualService"); c != 1 {
 		t.Errorf("%d VirtualServices, want the chart's one", c)
 	}
@@ -267,12 +268,12 @@ spec:
 	}
 
 	t.Run("stable before adoption leaves the chart's route alone", func(t *testing.T) {
-		out := render(t, appAt("1.0")+routing, Options{})
+		out := render(t, appAt("1.0")+routing, Options{Namespace: "shop"})
 		wantField(t, find(t, out, "VirtualService", "cart-routes"), "spec.http[2].route[0].destination.subset", "v1")
 	})
 	t.Run("a VirtualService that never reaches the pods is reported", func(t *testing.T) {
 		elsewhere := strings.ReplaceAll(routing, "subset: v1", "subset: legacy")
-		res, err := Render([]byte(appAt("2.0")+elsewhere), Options{Stage: mustStage(t, "10")})
+		res, err := Render([]byte(appAt("2.0")+elsewhere), Options{Stage: mustStage(t, "10"), Namespace: "shop"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -639,20 +640,31 @@ func TestMultiLineAnnotationLooksLikeName(t *testing.T) {
 
 func TestHostMatches(t *testing.T) {
 	for _, tt := range []struct {
-		host, name, ns string
-		want           bool
+		host, name, ns, domain string
+		want                   bool
 	}{
-		{"cart", "cart", "shop", true},
-		{"cart.shop", "cart", "shop", true},
-		{"cart.shop.svc.cluster.local", "cart", "shop", true},
-		{"cart.other.svc.cluster.local", "cart", "shop", false},
-		{"cart.any.svc.cluster.local", "cart", "", true},
-		{"cart-api", "cart", "", false},
-		{"cart.example.com", "cart", "", false},
-		{"*", "cart", "", false},
+		{"cart", "cart", "shop", "", true},
+		{"cart.shop", "cart", "shop", "", true},
+		{"cart.shop.svc", "cart", "shop", "", true},
+		{"cart.shop.svc.cluster.local", "cart", "shop", "", true},
+		{"cart.shop.svc.cluster.local", "cart", "shop", "cluster.local", true},
+		{"cart.other.svc.cluster.local", "cart", "shop", "", false},
+		{"cart.shopping.svc.cluster.local", "cart", "shop", "", false},
+		{"cart.shop.svc.corp.example", "cart", "shop", "", false},
+		{"cart.shop.svc.corp.example", "cart", "shop", "corp.example", true},
+		{"cart.shop.svc.cluster.local", "cart", "shop", "corp.example", false},
+		{"cart.shop.svc.cluster", "cart", "shop", "", false},
+		// The namespace unknown: only the short name is certain.
+		{"cart", "cart", "", "", true},
+		{"cart.any.svc.cluster.local", "cart", "", "", false},
+		{"cart.any", "cart", "", "", false},
+		{"cart-api", "cart", "", "", false},
+		{"cart.example.com", "cart", "", "", false},
+		{"*", "cart", "", "", false},
+		{"", "", "", "", false},
 	} {
-		if got := HostMatches(tt.host, tt.name, tt.ns); got != tt.want {
-			t.Errorf("HostMatches(%q, %q, %q) = %v", tt.host, tt.name, tt.ns, got)
+		if got := HostMatches(tt.host, tt.name, tt.ns, tt.domain); got != tt.want {
+			t.Errorf("HostMatches(%q, %q, %q, %q) = %v", tt.host, tt.name, tt.ns, tt.domain, got)
 		}
 	}
 }

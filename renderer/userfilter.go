@@ -57,7 +57,7 @@ func (r *release) routeGateways() error {
 		if gw := w.Gateway; gw != nil {
 			for _, svc := range w.services {
 				for _, doc := range r.vservices {
-					if hostsMatch(doc, svc) {
+					if r.hostsMatch(doc, svc) {
 						bindGateway(doc, gw)
 					}
 				}
@@ -93,9 +93,9 @@ func (r *release) routeGateways() error {
 	return nil
 }
 
-func hostsMatch(doc *document, svc *service) bool {
+func (r *release) hostsMatch(doc *document, svc *service) bool {
 	for _, h := range stringList(doc.node, "spec", "hosts") {
-		if HostMatches(h, svc.name, svc.ns) {
+		if r.hostMatches(h, svc) {
 			return true
 		}
 	}

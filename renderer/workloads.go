@@ -221,7 +221,7 @@ func deploymentNames(deps []*deployment) string {
 func (r *release) hasVirtualServiceFor(svc *service) bool {
 	for _, doc := range r.vservices {
 		for _, h := range stringList(doc.node, "spec", "hosts") {
-			if HostMatches(h, svc.name, svc.ns) {
+			if r.hostMatches(h, svc) {
 				return true
 			}
 		}

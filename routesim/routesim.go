@@ -46,15 +46,24 @@ type Result struct {
 // Router holds a manifest's routing rules.
 type Router struct {
 	vservices []*yaml.RNode
-	taggers   []canaried.UserTagger
-	manifest  *canaried.Manifest
+	// namespaces are the VirtualServices' own, or the release's: where their short
+	// hosts resolve.
+	namespaces []string
+	taggers    []canaried.UserTagger
+	manifest   *canaried.Manifest
 }
 
-// New reads the VirtualServices and user-tagging filters of a manifest.
-func New(manifest []byte) (*Router, error) {
-	m, err := canaried.Read(manifest, "")
+// New reads the VirtualServices and user-tagging filters of a manifest. namespace
+// is the release's ("" when unknown: then a VirtualService's short host names only
+// requests for that short name, as the renderer would have routed it), domain the
+// cluster's DNS domain ("" for the one the manifest records, else cluster.local).
+func New(manifest []byte, namespace, domain string) (*Router, error) {
+	m, err := canaried.Read(manifest, namespace)
 	if err != nil {
 		return nil, err
+	}
+	if domain != "" {
+		m.Domain = domain
 	}
 	r := &Router{manifest: m}
 	for _, vs := range m.Of("VirtualService") {
@@ -62,6 +71,7 @@ func New(manifest []byte) (*Router, error) {
 			return nil, err
 		}
 		r.vservices = append(r.vservices, vs.Node)
+		r.namespaces = append(r.namespaces, m.NamespaceOf(vs))
 	}
 	if r.taggers, err = m.UserTaggers(); err != nil {
 		return nil, err
@@ -179,11 +189,12 @@ func (r *Router) Users(host, userHeader string, n int, base Request) (map[string
 }
 
 // find picks the VirtualService for a host: an exact host first, then one naming the
-// same Service (short name or FQDN, in a namespace both allow), then a wildcard.
+// same Service (by canaried.HostMatches, the renderer's matcher: a short name, or
+// name.namespace[.svc[.<domain>]] in the namespace the VirtualService's host names
+// or lives in), then a wildcard.
 func (r *Router) find(host string) *yaml.RNode {
-	service, namespace, isService := canaried.ServiceHost(host)
 	var byService, wildcard *yaml.RNode
-	for _, vs := range r.vservices {
+	for i, vs := range r.vservices {
 		hosts, _ := vs.Pipe(yaml.Lookup("spec", "hosts"))
 		if hosts == nil {
 			continue
@@ -192,7 +203,7 @@ func (r *Router) find(host string) *yaml.RNode {
 			switch {
 			case h.Value == host:
 				return vs
-			case isService && sameService(h.Value, service, namespace):
+			case r.sameService(h.Value, r.namespaces[i], host):
 				if byService == nil {
 					byService = vs
 				}
@@ -373,18 +384,22 @@ func scalar(n *yaml.Node, key string) string {
 	return ""
 }
 
-// sameService reports whether a VirtualService host names the Service a request
-// host names.
-func sameService(vsHost, service, namespace string) bool {
-	if _, _, ok := canaried.ServiceHost(vsHost); !ok {
+// sameService reports whether a request for host reaches the Service a
+// VirtualService host (of a VirtualService in namespace vsNamespace) names.
+func (r *Router) sameService(vsHost, vsNamespace, host string) bool {
+	service, namespace, ok := canaried.ServiceHost(vsHost, r.manifest.Domain)
+	if !ok {
 		return false
 	}
-	return canaried.HostMatches(vsHost, service, namespace)
+	if namespace == "" {
+		namespace = vsNamespace // a short name resolves in its rule's namespace
+	}
+	return canaried.HostMatches(host, service, namespace, r.manifest.Domain)
 }
 
 // protocol is Istio's protocol for a port of the Service the host names.
 func (r *Router) protocol(host string, port uint32) (string, error) {
-	service, _, ok := canaried.ServiceHost(host)
+	service, _, ok := canaried.ServiceHost(host, r.manifest.Domain)
 	if !ok {
 		return "", fmt.Errorf("--port needs a Service host: %q is not one", host)
 	}

@@ -37,11 +37,12 @@ func router(t *testing.T, config string) *Router {
 	if err := c.Apply(&o); err != nil {
 		t.Fatal(err)
 	}
+	o.Namespace = "shop"
 	res, err := renderer.Render([]byte(app), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(res.Manifest)
+	r, err := New(res.Manifest, "shop", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ spec:
     route: [{destination: {host: x, subset: b}}]
   - name: c
     route: [{destination: {host: x, subset: c}}]
-`))
+`), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ spec:
     match: [{uri: {prefix: /}}, {headers: {end-user: {regex: "(jason"}}}]
     route: [{destination: {host: x, subset: canary}}]
   - route: [{destination: {host: x, subset: b}}]
-`))
+`), "", "")
 	want := `VirtualService x route jason: match[1].headers.end-user.regex "(jason" is not a valid RE2`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
@@ -203,7 +204,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(res.Manifest)
+	r, err := New(res.Manifest, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +230,57 @@ spec:
 	}
 	if _, err := r.Route(Request{Host: "kv", Port: 1}); err == nil || !strings.Contains(err.Error(), "no port 1") {
 		t.Errorf("unknown port: %v", err)
+	}
+}
+
+// Hosts are matched as the renderer matches them (canaried.HostMatches): a request
+// for this release's Service by any of its names takes its VirtualService; a
+// request for another namespace's Service of the same name does not, nor does one
+// naming a namespace when the release's is unknown; a custom cluster domain counts.
+func TestHostsAsTheRendererMatches(t *testing.T) {
+	manifest := []byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: canary}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: data}
+spec:
+  hosts: [ratings.data.svc.corp.example]
+  http:
+  - route: [{destination: {host: ratings.data.svc.corp.example, subset: canary}}]
+`)
+	for _, tt := range []struct {
+		namespace, domain, host string
+		want                    string // the VirtualService, "" for none
+	}{
+		{"shop", "", "reviews", "reviews"},
+		{"shop", "", "reviews.shop", "reviews"},
+		{"shop", "", "reviews.shop.svc.cluster.local", "reviews"},
+		{"shop", "", "reviews.other-team.svc.cluster.local", ""},
+		{"shop", "corp.example", "reviews.shop.svc.corp.example", "reviews"},
+		{"shop", "corp.example", "reviews.shop.svc.cluster.local", ""},
+		{"", "", "reviews", "reviews"},
+		{"", "", "reviews.shop.svc.cluster.local", ""},
+		// A VirtualService in a namespace of its own, hosting its FQDN.
+		{"shop", "corp.example", "ratings.data.svc", "ratings"},
+		{"shop", "", "ratings.data.svc", ""},
+	} {
+		r, err := New(manifest, tt.namespace, tt.domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Route(Request{Host: tt.host})
+		got := res.VirtualService
+		if err != nil && tt.want == "" {
+			got = ""
+		}
+		if got != tt.want {
+			t.Errorf("namespace %q domain %q: %s -> VirtualService %q (%v), want %q", tt.namespace, tt.domain, tt.host, got, err, tt.want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ type renderFlags struct {
 	trackLabel     string
 	forceStateful  bool
 	part           string
+	clusterDomain  string
 }
 
 func newRenderCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -49,8 +50,10 @@ On any error it writes nothing to stdout and exits non-zero.`,
 				return usageError{err}
 			}
 			// -n/--namespace or HELM_NAMESPACE: the release's namespace names the
-			// objects in the shared gateway namespace.
-			opts.Namespace = settings.Namespace()
+			// objects in the shared gateway namespace, and hosts are compared with
+			// it. Not given, it is unknown: a host naming a namespace is then left
+			// alone (it may be another team's Service of the same name).
+			opts.Namespace = explicitNamespace(cmd, settings)
 			if f.release != "" {
 				// Pipeline mode: pin production to what the release runs now, as
 				// `helm canary stage` does.
@@ -60,6 +63,9 @@ On any error it writes nothing to stdout and exits non-zero.`,
 				}
 				if opts.ProductionManifest, err = c.PipelineProduction(f.release, opts); err != nil {
 					return err
+				}
+				if opts.ProductionManifest != nil && opts.Namespace == "" {
+					opts.Namespace = c.Namespace // where the release was found
 				}
 			}
 			in, err := io.ReadAll(cmd.InOrStdin())
@@ -86,6 +92,7 @@ On any error it writes nothing to stdout and exits non-zero.`,
 	fl.StringVar(&f.config, "config", "", "YAML file with the same settings (the release values' canary: block); flags override it")
 	fl.StringVar(&f.trackLabel, "track-label", renderer.DefaultTrackLabel, "pod label key that separates production from canary pods")
 	fl.StringVar(&f.part, "part", "all", "write only part of the stream: workloads (everything but the mesh's routing objects), mesh (only VirtualServices, DestinationRules, Gateways, EnvoyFilters, WasmPlugins, ASM's objects: what the mesh's config cluster holds) or all")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", "", "the cluster's DNS domain, when not cluster.local: hosts name a Service as NAME.NAMESPACE.svc.DOMAIN (canary.clusterDomain in --config)")
 	fl.BoolVar(&f.forceStateful, "force-stateful", false, "canary the --workload Deployments even if stateful (a ReadWriteOnce PersistentVolumeClaim, strategy Recreate), which is refused otherwise")
 	return cmd
 }
@@ -132,6 +139,9 @@ func (f *renderFlags) options(cmd *cobra.Command) (renderer.Options, error) {
 			return opts, fmt.Errorf("--part: %w", err)
 		}
 		opts.Part = p
+	}
+	if fl.Changed("cluster-domain") {
+		opts.ClusterDomain = f.clusterDomain
 	}
 	if fl.Changed("force-stateful") {
 		opts.ForceStateful = f.forceStateful

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli"
@@ -30,4 +31,16 @@ Stages: stable, 10, 90, 100 (any canary weight 0..100), swap, final.`,
 	settings.AddFlags(root.PersistentFlags())
 	root.AddCommand(newRenderCmd(settings), newStageCmd(settings), newStatusCmd(settings), newRollbackCmd(settings), newRouteCmd(settings), newVersionCmd())
 	return root
+}
+
+// explicitNamespace is the namespace the user named: -n/--namespace, or
+// HELM_NAMESPACE (how Helm hands a plugin its -n). "" when neither says: Helm's
+// settings would then fall back to the kubeconfig's namespace or "default", a guess
+// that a post-renderer must not compare hosts with, since helm's own -n never
+// reaches it.
+func explicitNamespace(cmd *cobra.Command, settings *cli.EnvSettings) string {
+	if cmd.Flags().Changed("namespace") || os.Getenv("HELM_NAMESPACE") != "" {
+		return settings.Namespace()
+	}
+	return ""
 }

@@ -15,16 +15,17 @@ import (
 )
 
 type routeFlags struct {
-	host       string
-	headers    []string
-	cookies    []string
-	path       string
-	method     string
-	users      int
-	userHeader string
-	output     string
-	port       uint32
-	sni        string
+	host          string
+	headers       []string
+	cookies       []string
+	path          string
+	method        string
+	users         int
+	userHeader    string
+	output        string
+	port          uint32
+	sni           string
+	clusterDomain string
 }
 
 func newRouteCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -69,6 +70,7 @@ and connections reach the pods by pod count (UDP, or a port no route covers).`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var manifest []byte
+			namespace, domain := explicitNamespace(cmd, settings), f.clusterDomain
 			if len(args) == 1 {
 				c, err := release.New(settings, cmd.ErrOrStderr())
 				if err != nil {
@@ -81,14 +83,19 @@ and connections reach the pods by pod count (UDP, or a port no route covers).`,
 				if !found {
 					return fmt.Errorf("release %q not found in namespace %q", args[0], c.Namespace)
 				}
-				manifest = m
+				manifest, namespace = m, c.Namespace
+				if !cmd.Flags().Changed("cluster-domain") {
+					if domain, err = c.ClusterDomain(args[0]); err != nil {
+						return err
+					}
+				}
 			} else {
 				var err error
 				if manifest, err = io.ReadAll(cmd.InOrStdin()); err != nil {
 					return err
 				}
 			}
-			router, err := routesim.New(manifest)
+			router, err := routesim.New(manifest, namespace, domain)
 			if err != nil {
 				return err
 			}
@@ -148,6 +155,7 @@ and connections reach the pods by pod count (UDP, or a port no route covers).`,
 	fl.StringVar(&f.userHeader, "user-header", "", "with --users: the header carrying the user id")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
 	fl.Uint32Var(&f.port, "port", 0, "the Service port: a TCP or TLS port (by Istio's protocol selection) takes the tcp or tls routes")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", "", "the cluster's DNS domain, when not cluster.local (default: the release's canary.clusterDomain)")
 	fl.StringVar(&f.sni, "sni", "", "with --port on a TLS port: the server name the client sends (default: --host)")
 	return cmd
 }

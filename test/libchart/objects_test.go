@@ -67,6 +67,7 @@ func parseManifest(manifest string) (objectSet, error) {
 			// release.
 			delete(annotations, renderer.AnnotationStage)
 			delete(annotations, renderer.AnnotationDraining)
+			delete(annotations, renderer.AnnotationClusterDomain)
 			if len(annotations) == 0 {
 				delete(meta, "annotations")
 			}
