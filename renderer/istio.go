@@ -191,8 +191,8 @@ func (r *release) routeVirtualServices() error {
 					sni = names
 				}
 			}
-			if forHost && weighted == 0 && rt.bySubset {
-				r.warnNoTraffic(doc, rt)
+			if forHost && rt.bySubset {
+				r.warnNoTraffic(doc, rt, weighted)
 			}
 		}
 		if found {
@@ -791,28 +791,67 @@ func (r *release) clusterDomain() string {
 // The Istio types marshal themselves with the protobuf JSON rules.
 var _ json.Marshaler = (*networking.VirtualService)(nil)
 
-// warnNoTraffic says why a VirtualService for the Service's host sends its canary
-// nothing: its http routes are delegated to other VirtualServices (which decide, and
-// are weighted only if this release renders them), or they go to other hosts or
-// subsets.
-func (r *release) warnNoTraffic(doc *document, rt routing) {
-	var delegates []string
-	if http := lookup(doc.node.YNode(), "spec", "http"); http != nil {
-		for _, route := range http.Content {
-			if d := field(route, "delegate"); d != nil {
-				name := stringAt(yaml.NewRNode(d), "name")
-				if ns := stringAt(yaml.NewRNode(d), "namespace"); ns != "" {
+// warnNoTraffic says where a VirtualService for the Service's host leaves traffic
+// unsplit. http routes delegated to a VirtualService this release does not render
+// are decided by that delegate, which helm-canary cannot weight (delegates it
+// renders are weighted like any VirtualService). A VirtualService with routes of
+// its own (http, tcp or tls) of which none was weighted sends the Deployment's
+// pods nothing through them.
+func (r *release) warnNoTraffic(doc *document, rt routing, weighted int) {
+	var outside []string
+	own := 0
+	for _, section := range []string{"http", "tcp", "tls"} {
+		routes := lookup(doc.node.YNode(), "spec", section)
+		if routes == nil {
+			continue
+		}
+		for _, route := range routes.Content {
+			d := field(route, "delegate")
+			if d == nil {
+				own++
+				continue
+			}
+			name := stringAt(yaml.NewRNode(d), "name")
+			ns := stringAt(yaml.NewRNode(d), "namespace")
+			if !r.rendersVirtualService(name, ns, doc.ns) {
+				if ns != "" {
 					name = ns + "/" + name
 				}
-				delegates = append(delegates, name)
+				outside = append(outside, name)
 			}
 		}
 	}
-	if len(delegates) > 0 {
-		r.warnf("VirtualService %s delegates its http routes for host %s to VirtualService %s; the delegates decide where Deployment %s's traffic goes, and only delegates rendered in this release are weighted, so the canary gets traffic only through those",
-			doc.node.GetName(), rt.svc.name, strings.Join(delegates, ", "), rt.w.name)
-		return
+	if len(outside) > 0 {
+		r.warnf("VirtualService %s delegates its http routes for host %s to VirtualService %s, which this release does not render: helm-canary cannot weight its routes, so the traffic they take is not split between Deployment %s's production and canary (a route to the bare host reaches both by pod count)",
+			doc.node.GetName(), rt.svc.name, strings.Join(outside, ", "), rt.w.name)
 	}
-	r.warnf("VirtualService %s sends no traffic for host %s to Deployment %s's pods (its routes go to other hosts or subsets), so the canary gets none from it",
-		doc.node.GetName(), rt.svc.name, rt.w.name)
+	if weighted == 0 && own > 0 {
+		r.warnf("VirtualService %s sends no traffic for host %s to Deployment %s's pods (its http, tcp and tls routes go to other hosts or subsets), so the canary gets none from it",
+			doc.node.GetName(), rt.svc.name, rt.w.name)
+	}
+}
+
+// rendersVirtualService reports whether the stream holds the VirtualService a
+// delegate names (its namespace defaults to that of the VirtualService delegating,
+// in namespace from). With a namespace unknown on either side, the name decides.
+func (r *release) rendersVirtualService(name, ns, from string) bool {
+	if ns == "" {
+		ns = from
+	}
+	if ns == "" {
+		ns = r.opts.Namespace
+	}
+	for _, doc := range r.vservices {
+		if doc.node.GetName() != name {
+			continue
+		}
+		docNS := doc.ns
+		if docNS == "" {
+			docNS = r.opts.Namespace
+		}
+		if ns == "" || docNS == "" || ns == docNS {
+			return true
+		}
+	}
+	return false
 }

@@ -296,7 +296,9 @@ end
 }
 
 // A root VirtualService whose http routes are delegated: the warning names the
-// delegate instead of claiming the routes go to other hosts or subsets.
+// delegate this release does not render, and says that its routes are not split,
+// instead of claiming the routes go to other hosts or subsets. A delegate the
+// release renders is weighted like any VirtualService: no warning.
 func TestDelegatingVirtualServiceWarning(t *testing.T) {
 	root := `---
 apiVersion: networking.istio.io/v1
@@ -308,12 +310,92 @@ spec:
   - match: [{uri: {prefix: /cart}}]
     delegate: {name: cart-routes, namespace: cart-team}
 `
-	res, err := Render([]byte(appAt("2.0")+root), Options{Stage: mustStage(t, "10")})
+	delegate := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart-routes, namespace: cart-team}
+spec:
+  http:
+  - route:
+    - destination: {host: cart-api.shop.svc.cluster.local}
+`
+	res, err := Render([]byte(appAt("2.0")+root), Options{Stage: mustStage(t, "10"), Namespace: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(res.Warnings, "\n")
-	if !strings.Contains(got, "delegates its http routes for host cart-api to VirtualService cart-team/cart-routes") || strings.Contains(got, "other hosts or subsets") {
-		t.Errorf("warnings for a delegating root VirtualService:\n%s", got)
+	if !strings.Contains(got, "VirtualService cart-root delegates its http routes for host cart-api to VirtualService cart-team/cart-routes, which this release does not render: helm-canary cannot weight its routes, so the traffic they take is not split between Deployment cart's production and canary") ||
+		strings.Contains(got, "other hosts or subsets") {
+		t.Errorf("warnings for a root VirtualService delegating outside the release:\n%s", got)
+	}
+
+	res, err = Render([]byte(appAt("2.0")+root+delegate), Options{Stage: mustStage(t, "10"), Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("a delegate rendered in the release is weighted, yet warnings:\n%s", strings.Join(res.Warnings, "\n"))
+	}
+	vs := find(t, string(res.Manifest), "VirtualService", "cart-routes")
+	if w := weights(t, vs, 0); w["production"] != "90" || w["canary"] != "10" {
+		t.Errorf("rendered delegate's route weights = %v, want 90/10", w)
+	}
+	if c := count(t, string(res.Manifest), "VirtualService"); c != 2 {
+		t.Errorf("%d VirtualServices, want the root and its delegate only", c)
+	}
+}
+
+// tcp and tls routes of a chart's VirtualService are weighted like http ones
+// (issue 9): no warning then. Routes that reach other hosts are warned about, in
+// words that cover tcp and tls routes too.
+func TestL4RoutesOfAChartVirtualServiceWarnings(t *testing.T) {
+	tlsVS := `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: kv-routes
+  namespace: cache
+spec:
+  hosts: [kv.cache.svc.cluster.local]
+  tls:
+  - match:
+    - port: 6380
+      sniHosts: [kv.cache.svc.cluster.local]
+    route:
+    - destination: {host: kv.cache.svc.cluster.local, port: {number: 6380}}
+`
+	for _, tc := range []struct {
+		name, ports, vs, section string
+	}{
+		{"tcp", "  - name: tcp-redis\n    port: 6379\n", kvVirtualService, "tcp"},
+		{"tls", "  - name: tls-redis\n    port: 6380\n", tlsVS, "tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Render([]byte(kvChart(tc.ports, tc.vs)), Options{Stage: mustStage(t, "10")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// (A TLS port is warned about connections with another SNI: true, and
+			// not about this.)
+			if got := strings.Join(res.Warnings, "\n"); strings.Contains(got, "sends no traffic") || strings.Contains(got, "VirtualService kv-routes") {
+				t.Errorf("weighted %s route, yet warnings:\n%s", tc.section, got)
+			}
+			if w, _ := routeWeights(t, find(t, string(res.Manifest), "VirtualService", "kv-routes"), tc.section, 0); w["production"] != "90" || w["canary"] != "10" {
+				t.Errorf("%s route weights %v, want 90/10", tc.section, w)
+			}
+			// The same route to another host: nothing for kv's pods.
+			elsewhere := strings.ReplaceAll(tc.vs, "host: kv.cache.svc.cluster.local", "host: kv-legacy")
+			if elsewhere == tc.vs {
+				t.Fatal("fixture: no destination to move")
+			}
+			res, err = Render([]byte(kvChart(tc.ports, elsewhere)), Options{Stage: mustStage(t, "10")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(res.Warnings, "\n")
+			if !strings.Contains(got, "VirtualService kv-routes sends no traffic for host kv to Deployment kv's pods (its http, tcp and tls routes go to other hosts or subsets)") {
+				t.Errorf("%s route elsewhere: warnings\n%s", tc.section, got)
+			}
+		})
 	}
 }
