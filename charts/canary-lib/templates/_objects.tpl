@@ -250,7 +250,7 @@ spec:
   {{- range (index $gw "hosts") }}
   {{- $host := . }}
   {{- if contains "/" $host }}{{ $host = splitList "/" $host | last }}{{ end }}
-  {{- if and (ne $host "*") (ne $host $.serviceName) }}
+  {{- if and (ne $host "*") (not (include "canary-lib.hostMatches" (list $host $.serviceName $.root.Release.Namespace $s.clusterDomain))) }}
   - {{ $host | quote }}
   {{- end }}
   {{- end }}
@@ -326,6 +326,23 @@ spec:
       {{- include "canary-lib.l4Destinations" (list $ .) | nindent 4 }}
   {{- end }}
   {{- end }}
+{{- end -}}
+
+{{/*
+canary-lib.hostMatches: "true" when an Istio host names the Service, as the
+renderer's HostMatches decides: (list host serviceName namespace clusterDomain),
+the short name, or name.namespace, name.namespace.svc or
+name.namespace.svc.<clusterDomain>. Another namespace's Service of the same name,
+or a domain that is not the cluster's, is not it.
+*/}}
+{{- define "canary-lib.hostMatches" -}}
+{{- $host := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $ns := index . 2 -}}
+{{- $base := printf "%s.%s" $name $ns -}}
+{{- if or (eq $host $name) (and $ns (has $host (list $base (printf "%s.svc" $base) (printf "%s.svc.%s" $base (index . 3))))) -}}
+true
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -17,6 +17,7 @@ calls it first, so a bad dict fails the render with a message naming the value.
   draining                          canary pods up with no traffic: final's first step, or a starting canary's warm-up
   live                              the routing extras apply: canary pods up, not draining
   mesh                              istio or asm
+  clusterDomain                     the cluster's DNS domain (default cluster.local)
 */}}
 {{- define "canary-lib.settings" -}}
 {{- if not (kindIs "map" .) -}}
@@ -135,6 +136,12 @@ calls it first, so a bad dict fails the render with a message naming the value.
 {{- fail (printf "canary-lib (%s): mesh %q: use istio or asm" $name (printf "%v" $mesh)) -}}
 {{- end -}}
 
+{{- /* The cluster's DNS domain: hosts name the Service as name.namespace.svc.<domain>. */ -}}
+{{- $domain := printf "%v" (.clusterDomain | default "cluster.local") -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $domain) -}}
+{{- fail (printf "canary-lib (%s): clusterDomain %q is not a DNS domain (lower-case labels of letters, digits and '-', joined by dots, as kubelet's clusterDomain): e.g. cluster.local" $name $domain) -}}
+{{- end -}}
+
 {{- toYaml (dict
   "productionWeight" (int $pw) "canaryWeight" (int $cw)
   "productionReplicas" (int $pr) "canaryReplicas" (int $cr)
@@ -144,7 +151,8 @@ calls it first, so a bad dict fails the render with a message naming the value.
   "trackLabel" $track "autoscaled" $autoscaled "canaryUp" (gt (int $cr) 0)
   "adopting" $adopting
   "gateway" $gwOn "gatewayName" $gwName "createGateway" $gwCreate
-  "draining" $draining "live" (and (gt (int $cr) 0) (not $draining)) "mesh" $mesh) -}}
+  "draining" $draining "live" (and (gt (int $cr) 0) (not $draining)) "mesh" $mesh
+  "clusterDomain" $domain) -}}
 {{- end -}}
 
 {{/*
