@@ -86,3 +86,5 @@ for major in 3 4; do
   capture "$major" "configured-2.0.helm$major.yaml" cfg test/charts/configured --namespace shop \
     --set image.tag=1.28 --set config.greeting="hello from 2.0" --set apiKey=key-2.0 --set region=eu-central-1
 done
+capture 3 storefront-1.0.helm3.yaml front test/charts/storefront --namespace shop
+capture 3 storefront-1.1-corp.helm3.yaml front test/charts/storefront --namespace shop --set image.tag=1.1 --set clusterDomain=corp.example

@@ -41,6 +41,8 @@ func TestInputsMatchCharts(t *testing.T) {
 		{"configured-1.0.helm3.yaml", "cfg", "../charts/configured", nil},
 		{"configured-2.0.helm3.yaml", "cfg", "../charts/configured", map[string]any{"image": map[string]any{"tag": "1.28"},
 			"config": map[string]any{"greeting": "hello from 2.0"}, "apiKey": "key-2.0", "region": "eu-central-1"}},
+		{"storefront-1.0.helm3.yaml", "front", "../charts/storefront", nil},
+		{"storefront-1.1-corp.helm3.yaml", "front", "../charts/storefront", map[string]any{"image": map[string]any{"tag": "1.1"}, "clusterDomain": "corp.example"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
