@@ -2,10 +2,13 @@ package analysis
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -291,4 +294,45 @@ func bounds(min, max *float64) string {
 		parts = append(parts, fmt.Sprintf("max %g", *max))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// NewPrometheusURL is a Querier for a Prometheus URL, with a CA file to verify
+// its certificate and a bearer token file (read at every request, so a rotated
+// token is picked up).
+func NewPrometheusURL(p PrometheusSettings) (*Prometheus, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if p.CAFile != "" {
+		pem, err := os.ReadFile(p.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("prometheus CA file %s: no PEM certificate in it", p.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	var rt http.RoundTripper = tr
+	if p.BearerTokenFile != "" {
+		if _, err := os.Stat(p.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("prometheus bearer token file: %w", err)
+		}
+		rt = bearer{file: p.BearerTokenFile, next: tr}
+	}
+	return NewPrometheus(p.URL, rt, p.URL)
+}
+
+type bearer struct {
+	file string
+	next http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	token, err := os.ReadFile(b.file)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus bearer token file: %w", err)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	return b.next.RoundTrip(r)
 }

@@ -43,6 +43,8 @@ type StageOptions struct {
 	Progress bool
 	// DisableHooks skips the chart's hooks, as helm upgrade --no-hooks does.
 	DisableHooks bool
+	// rollout is a rollout's progress, stored as canary.rollout with the upgrade.
+	rollout map[string]any
 }
 
 // StageResult says what a stage command did.
@@ -83,6 +85,9 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	}
 	if in.Overrides, err = c.cliValues(o); err != nil {
 		return nil, err
+	}
+	if o.rollout != nil {
+		in.Overrides = mergeValues(in.Overrides, map[string]any{ValuesKey: map[string]any{"rollout": o.rollout}})
 	}
 	if o.Chart != "" {
 		if in.Chart, err = c.loadChart(o.Chart, o.Version); err != nil {

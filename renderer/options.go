@@ -192,6 +192,10 @@ type Config struct {
 	MeshCluster *MeshCluster `yaml:"meshCluster,omitempty" json:"meshCluster,omitempty"`
 	// ClusterDomain is the cluster's DNS domain, when not cluster.local.
 	ClusterDomain string `yaml:"clusterDomain,omitempty" json:"clusterDomain,omitempty"`
+	// Analysis holds `helm canary rollout`'s settings and Rollout its progress,
+	// kept with the release; the renderer does not read them (see analysis/).
+	Analysis map[string]any `yaml:"analysis,omitempty" json:"analysis,omitempty"`
+	Rollout  map[string]any `yaml:"rollout,omitempty" json:"rollout,omitempty"`
 }
 
 // MeshCluster is where the mesh's configuration lives when it is not the release's
@@ -283,7 +287,7 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress, part, meshCluster, clusterDomain)", err)
+		return Config{}, fmt.Errorf("config: %w (known keys: stage, trackLabel, canaryReplicas, workloads, draining, mesh, ingress, part, meshCluster, clusterDomain, analysis, rollout)", err)
 	}
 	return c, nil
 }

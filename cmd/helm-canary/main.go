@@ -27,6 +27,11 @@ func main() {
 	}()
 	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
+	var code exitCode
+	if errors.As(err, &code) {
+		// The command printed its report: only the exit code is left to say.
+		os.Exit(int(code))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		var ue usageError
@@ -42,3 +47,9 @@ func main() {
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
+
+// exitCode ends a command that has reported its outcome (rollout: 1 rolled back,
+// 2 held) with that code and nothing more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }

@@ -29,7 +29,7 @@ Stages: stable, 10, 90, 100 (any canary weight 0..100), swap, final.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	settings.AddFlags(root.PersistentFlags())
-	root.AddCommand(newRenderCmd(settings), newStageCmd(settings), newStatusCmd(settings), newRollbackCmd(settings), newRouteCmd(settings), newVersionCmd())
+	root.AddCommand(newRenderCmd(settings), newStageCmd(settings), newStatusCmd(settings), newRollbackCmd(settings), newRolloutCmd(settings), newRouteCmd(settings), newVersionCmd())
 	return root
 }
 

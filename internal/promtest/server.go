@@ -64,6 +64,7 @@ func Start(ctx context.Context, targets ...string) (*Server, error) {
 	s.cmd = exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+port, "--log.level=warn")
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+	orphanProof(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting %s: %w", bin, err)

@@ -45,6 +45,11 @@ func testMain(m *testing.M) int {
 		// removed directory.
 		defer func() { <-checkout.done }()
 	}
+	defer func() {
+		if metricsStarted.Load() {
+			stopRolloutMetrics()
+		}
+	}()
 	return localcluster.RunTests(m, localcluster.Options{Build: "all"}, &cluster)
 }
 
