@@ -73,6 +73,12 @@ func TestArgumentsCheckedBeforeTheCluster(t *testing.T) {
 		{[]string{"stage", "10", "pp", "--timeout", "-1s"}, "--timeout -1s: must be 0 or more"},
 		{[]string{"rollback", "pp", "--timeout", "-1s"}, "--timeout -1s: must be 0 or more"},
 		{[]string{"rollback"}, "want RELEASE [CHART]"},
+		{[]string{"rollout"}, "want RELEASE [CHART]"},
+		{[]string{"rollout", "pp", "--steps", "10,50"}, "the last weight must be 100"},
+		{[]string{"rollout", "pp", "--steps", "pause,100"}, "the first step must be a weight"},
+		{[]string{"rollout", "pp", "--prometheus-service", "prometheus:9090"}, "want NAMESPACE/NAME:PORT"},
+		{[]string{"rollout", "pp", "--interval", "-1m"}, "--interval -1m0s: must be 0 or more"},
+		{[]string{"rollout", "pp", "-o", "yaml"}, "-o yaml: use table or json"},
 		{[]string{"route", "--host", "reviews", "--users", "-3", "--user-header", "x-user"}, "--users -3: must be 0 or more"},
 	}
 	for _, tt := range tests {

@@ -259,6 +259,7 @@ func TestRolloutRollsBackOnErrors(t *testing.T) {
 // Within the absolute thresholds but worse than production: the relative check
 // fails and the release goes back to stable.
 func TestRolloutRelativeCheck(t *testing.T) {
+	t.Parallel()
 	m := rolloutEnv(t)
 	h, ns := newHelmEnv(t, 4), newNamespace(t)
 	installForRollout(t, h, ns, m, healthy, promtest.Traffic{RPS: 20, ErrorRate: 0.008, LatencyMs: 40})
@@ -276,6 +277,7 @@ func TestRolloutRelativeCheck(t *testing.T) {
 // Idle traffic: inconclusive, never a pass. The rollout holds at its step
 // (exit 2) and promotes nothing.
 func TestRolloutIdleIsInconclusive(t *testing.T) {
+	t.Parallel()
 	m := rolloutEnv(t)
 	h, ns := newHelmEnv(t, 3), newNamespace(t)
 	installForRollout(t, h, ns, m, healthy, promtest.Traffic{RPS: 0.1, LatencyMs: 40})
@@ -298,6 +300,7 @@ func TestRolloutIdleIsInconclusive(t *testing.T) {
 
 // Prometheus unreachable: exit 2, and no revision is made.
 func TestRolloutPrometheusUnreachable(t *testing.T) {
+	t.Parallel()
 	requireCluster(t)
 	h, ns := newHelmEnv(t, 4), newNamespace(t)
 	h.stage(t, ns, "stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83", "--wait", "--timeout", "60s")
@@ -314,6 +317,7 @@ func TestRolloutPrometheusUnreachable(t *testing.T) {
 // A rollout killed mid-step resumes with --resume; run again without it, it is
 // refused with that advice.
 func TestRolloutKilledThenResumed(t *testing.T) {
+	t.Parallel()
 	m := rolloutEnv(t)
 	h, ns := newHelmEnv(t, 3), newNamespace(t)
 	installForRollout(t, h, ns, m, healthy, healthy)
@@ -346,6 +350,7 @@ func TestRolloutKilledThenResumed(t *testing.T) {
 // A pause step stops with exit 0 and says how to go on; the settings live in the
 // release values, so --resume needs no flags.
 func TestRolloutPauseAndResume(t *testing.T) {
+	t.Parallel()
 	m := rolloutEnv(t)
 	h, ns := newHelmEnv(t, 4), newNamespace(t)
 	installForRollout(t, h, ns, m, healthy, healthy)
