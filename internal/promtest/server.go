@@ -43,6 +43,11 @@ const ScrapeInterval = time.Second
 // Start runs Prometheus in a fresh temporary directory, scraping the given
 // host:port targets every ScrapeInterval, and waits until it is ready.
 func Start(ctx context.Context, targets ...string) (*Server, error) {
+	return StartOn(ctx, "127.0.0.1", targets...)
+}
+
+// StartOn is Start with the server listening on host (an address of this machine).
+func StartOn(ctx context.Context, host string, targets ...string) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -56,7 +61,7 @@ func Start(ctx context.Context, targets ...string) (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freePort(host)
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +111,8 @@ func quoteList(l []string) string {
 	return b.String()
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", err
 	}

@@ -5,17 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/helm-canary/helm-canary/internal/promtest"
 )
@@ -386,4 +392,76 @@ func stopRolloutMetrics() {
 		m.prom.Stop()
 		_ = m.Close()
 	}
+}
+
+// A CI job with only kube access reaches Prometheus through the API server's
+// service proxy (--prometheus-service NAMESPACE/NAME:PORT). The Service has no
+// selector; its Endpoints name a pod whose IP is this machine's address, where a
+// Prometheus listens (the API server proxies only to pods, never to loopback).
+func TestRolloutThroughServiceProxy(t *testing.T) {
+	t.Parallel()
+	m := rolloutEnv(t)
+	host := externalAddress(t)
+	prom, err := promtest.StartOn(t.Context(), host, m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prom.Stop()
+	_, portText, _ := strings.Cut(strings.TrimPrefix(prom.URL, "http://"+host), ":")
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ns := newHelmEnv(t, 3), newNamespace(t)
+	kube := clients(t).kube
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "web", Port: 9090, TargetPort: intstr.FromInt(port)}}}}
+	if _, err := kube.CoreV1().Services(ns).Create(t.Context(), svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The proxy only goes to addresses that are pods' IPs: a pod on a node of its
+	// own (unschedulable, and not one kwok manages) with this machine's address.
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-host"}, Spec: corev1.NodeSpec{Unschedulable: true}}
+	if _, err := kube.CoreV1().Nodes().Create(t.Context(), node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{}) })
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"},
+		Spec: corev1.PodSpec{NodeName: node.Name, Containers: []corev1.Container{{Name: "prometheus", Image: "prom/prometheus"}}}}
+	if pod, err = kube.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase, pod.Status.PodIP, pod.Status.PodIPs = corev1.PodRunning, host, []corev1.PodIP{{IP: host}}
+	if _, err := kube.CoreV1().Pods(ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eps := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"}, //nolint:staticcheck // the service proxy reads Endpoints
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: host, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "prometheus"}}},
+			Ports:     []corev1.EndpointPort{{Name: "web", Port: int32(port)}}}}}
+	if _, err := kube.CoreV1().Endpoints(ns).Create(t.Context(), eps, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	installForRollout(t, h, ns, m, healthy, healthy)
+	r, code, stderr := h.rollout(t, ns, "pp", "--set", "image.tag=84", "--steps", "100", "--interval", rolloutInterval,
+		"--prometheus-service", ns+"/prometheus:web", "--drain-time", "0s")
+	if code != 0 || r.Outcome != "promoted" {
+		t.Fatalf("exit %d, outcome %q (%s), want 0 promoted; stderr:\n%s", code, r.Outcome, r.Message, stderr)
+	}
+}
+
+// externalAddress is a non-loopback IPv4 address of this machine.
+func externalAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil && !ipn.IP.IsLinkLocalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address for the API server to proxy to")
+	return ""
 }
