@@ -46,6 +46,10 @@ type Options struct {
 	// stored, but no controller, scheduler or node acts on them (no pods). For
 	// callers that only ask the API server's opinion of manifests.
 	APIOnly bool
+	// NoIstioCRDs leaves Istio's CRDs out: a cluster that runs pods while the
+	// mesh's configuration lives in another one (ASM's data plane, an Istio
+	// remote cluster), where any routing object applied is refused.
+	NoIstioCRDs bool
 }
 
 func (o Options) binDir(ctx context.Context) (string, error) {
@@ -171,8 +175,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if c.kubeconfig, err = writeKubeconfig(dir, host, token); err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
-	if err := c.installCRDs(ctx, filepath.Join(binDir, "istio-crds.yaml")); err != nil {
-		return nil, err
+	if !opts.NoIstioCRDs {
+		if err := c.installCRDs(ctx, filepath.Join(binDir, "istio-crds.yaml")); err != nil {
+			return nil, err
+		}
 	}
 	if !opts.APIOnly {
 		if err := c.startWorkloads(ctx, ports[3]); err != nil {
