@@ -32,6 +32,10 @@ type Client struct {
 	Log io.Writer
 	// Libraries are the library charts the plugin ships (see PluginLibraries).
 	Libraries map[string]*chart.Chart
+	// meshTarget is the command line's mesh cluster, mesh the one resolved for the
+	// release at hand (see mesh.go).
+	meshTarget *MeshTarget
+	mesh       *meshSide
 }
 
 // Option changes how New connects.

@@ -46,6 +46,9 @@ func (s *Status) table(w io.Writer) error {
 		return err
 	}
 	s.newer(w)
+	if m := s.Mesh; m != nil {
+		fmt.Fprintf(w, "Routing objects: release %s in the mesh cluster (%s), revision %d, %s, stage %s\n\n", m.Release, m.Cluster, m.Revision, m.Status, m.Stage)
+	}
 	if len(s.Workloads) == 0 {
 		fmt.Fprintln(tw, "No canaried workloads: run `helm canary stage stable "+s.Release+"` to adopt the release.")
 		return tw.Flush()

@@ -98,6 +98,9 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
+	if err := c.prepareMesh(plan); err != nil {
+		return nil, err
+	}
 	if last.Info.Status.IsPending() {
 		// Only now that the rollback is planned: a refused command changes nothing.
 		if err := c.recoverPending(last); err != nil {
@@ -107,7 +110,11 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if plan.RestoreManifest {
 		return c.restore(ctx, o, plan)
 	}
-	return c.apply(ctx, o, plan)
+	res, err := c.apply(ctx, o, plan)
+	if res != nil && c.mesh != nil {
+		res.Diff += c.mesh.diff
+	}
+	return res, err
 }
 
 // apply runs a plan's upgrades in order. Before each one it checks that the
@@ -133,7 +140,7 @@ func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*S
 		if err != nil {
 			return nil, err
 		}
-		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, pr)
+		rel, err := c.upgradeStep(ctx, o, plan, i, expected, pr)
 		if err != nil {
 			if i > 0 {
 				return res, fmt.Errorf("stage %s, step %d of %d (revision %d is live, %s): %w; run the same command again", plan.Target, i+1, len(plan.Steps), res.Revisions[len(res.Revisions)-1], plan.Steps[i-1].liveNote(), err)
@@ -297,6 +304,14 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 			config.Workloads[w] = renderer.Workload{}
 		}
 	}
+	ms, err := c.useMesh(o.Release, config)
+	if err != nil {
+		return nil, err
+	}
+	if ms != nil {
+		mc := ms.stored
+		config.MeshCluster = &mc
+	}
 	if vals, err = withCanary(vals, config); err != nil {
 		return nil, err
 	}
@@ -319,6 +334,10 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 	if pr != nil {
 		in.PostRenderer = pr
 	}
+	split := &splitRenderer{inner: pr}
+	if ms != nil {
+		in.PostRenderer = split
+	}
 	in.Timeout = o.Timeout
 	if o.DryRun {
 		in.DryRun, in.DryRunOption = true, "server"
@@ -328,9 +347,21 @@ func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stag
 		return nil, fmt.Errorf("install of release %q: %w", o.Release, err)
 	}
 	if o.DryRun {
-		return &StageResult{Diff: diffManifests("", rel.Manifest, "install at stage "+target.String())}, nil
+		diff := diffManifests("", rel.Manifest, "install at stage "+target.String())
+		if ms != nil {
+			diff += diffManifests("", string(split.mesh), fmt.Sprintf("install at stage %s, mesh cluster (%s), release %s", target, ms.where, ms.release))
+		}
+		return &StageResult{Diff: diff}, nil
 	}
 	res := &StageResult{Release: rel, Revisions: []int{rel.Version}, Steps: []string{fmt.Sprintf("installed at stage %s (revision %d)", target, rel.Version)}}
+	if ms != nil {
+		// The pods first, then the routes to them (see mesh.go).
+		if _, err := ms.apply(ctx, o, ch, canaryState{config}, split.mesh, o.Release, rel.Version); err != nil {
+			return res, fmt.Errorf("release %q is installed in the workload cluster (revision %d, stage %s), but its routing objects' release %q in the mesh cluster (%s) failed: %w; run the same command again (without --install) to finish it",
+				o.Release, rel.Version, target, ms.release, ms.where, err)
+		}
+		res.Steps = append(res.Steps, fmt.Sprintf("routing objects in the mesh cluster (%s): release %s revision %d", ms.where, ms.release, ms.last.Version))
+	}
 	if o.Wait {
 		return res, c.waitRollout(ctx, o, rel.Manifest, trackLabel(config))
 	}

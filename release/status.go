@@ -35,6 +35,9 @@ type Status struct {
 	// Newer is the newest revision when it is not the deployed one: an upgrade that
 	// failed, or one in progress or interrupted (pending). Its stage is not live.
 	Newer *Revision `json:"newer,omitempty"`
+	// Mesh is the companion release of the routing objects, when they live in a
+	// mesh cluster (ASM's control plane, Istio's config cluster).
+	Mesh *MeshStatus `json:"mesh,omitempty"`
 }
 
 // Revision is one revision of a release as Helm records it.
@@ -134,6 +137,10 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 	if err != nil {
 		return nil, err
 	}
+	meshDrift := ""
+	if st.Mesh, m, dyn, meshDrift, err = c.meshSources(rel, config, m, dyn); err != nil {
+		return nil, err
+	}
 	for _, w := range m.Workloads(trackLabel(config)) {
 		ws := WorkloadStatus{Name: w.Name, Service: w.Service, Stage: st.Stage}
 		if _, staged := rel.Config[ValuesKey]; !staged {
@@ -162,6 +169,9 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		}
 		if svc := m.Get("Service", w.Service); svc != nil {
 			ws.Ports = canaried.PortSplits(svc.Fields, lives, w.Service, rel.Namespace, m.Domain)
+		}
+		if meshDrift != "" {
+			ws.Drift = append(ws.Drift, meshDrift)
 		}
 		st.Workloads = append(st.Workloads, ws)
 	}

@@ -26,6 +26,7 @@ type routeFlags struct {
 	port          uint32
 	sni           string
 	clusterDomain string
+	mesh          release.MeshTarget
 }
 
 func newRouteCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -76,12 +77,10 @@ and connections reach the pods by pod count (UDP, or a port no route covers).`,
 				if err != nil {
 					return err
 				}
-				m, found, err := c.DeployedManifest(args[0])
+				c.SetMesh(f.mesh)
+				m, err := c.RoutingManifest(args[0])
 				if err != nil {
 					return err
-				}
-				if !found {
-					return fmt.Errorf("release %q not found in namespace %q", args[0], c.Namespace)
 				}
 				manifest, namespace = m, c.Namespace
 				if !cmd.Flags().Changed("cluster-domain") {
@@ -157,6 +156,7 @@ and connections reach the pods by pod count (UDP, or a port no route covers).`,
 	fl.Uint32Var(&f.port, "port", 0, "the Service port: a TCP or TLS port (by Istio's protocol selection) takes the tcp or tls routes")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "", "the cluster's DNS domain, when not cluster.local (default: the release's canary.clusterDomain)")
 	fl.StringVar(&f.sni, "sni", "", "with --port on a TLS port: the server name the client sends (default: --host)")
+	addMeshFlags(fl, &f.mesh)
 	return cmd
 }
 

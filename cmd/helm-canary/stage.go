@@ -20,6 +20,7 @@ type stageFlags struct {
 	release.StageOptions
 	canaryReplicas int32
 	output         string
+	mesh           release.MeshTarget
 }
 
 func newStageCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -93,6 +94,7 @@ as two upgrades.`,
 	fl.BoolVar(&f.Force, "force", false, "allow unsafe transitions (swap before 100, final before swap, new values at swap/final)")
 	fl.DurationVar(&f.DrainTime, "drain-time", 5*time.Second, "final: pause between moving traffic to production and removing the canary pods")
 	fl.StringVarP(&f.output, "output", "o", "table", "status output after the stage: table, json or yaml")
+	addMeshFlags(fl, &f.mesh)
 	return cmd
 }
 
@@ -103,6 +105,8 @@ func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error
 	}
 	// Helm runs plugins with HELM_PLUGIN_DIR: canary-lib ships there.
 	c.Libraries = release.PluginLibraries(os.Getenv("HELM_PLUGIN_DIR"))
+	f.mesh.Timeout = f.Timeout
+	c.SetMesh(f.mesh)
 	res, err := c.Stage(cmd.Context(), f.StageOptions)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 func newStatusCmd(settings *cli.EnvSettings) *cobra.Command {
 	var output string
+	var mesh release.MeshTarget
 	cmd := &cobra.Command{
 		Use:   "status RELEASE",
 		Short: "Show each canaried workload as live: stage, traffic, replicas, images, drift",
@@ -36,6 +37,7 @@ says and what is live.`,
 			if err != nil {
 				return err
 			}
+			c.SetMesh(mesh)
 			st, err := c.Status(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -44,5 +46,6 @@ says and what is live.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	addMeshFlags(cmd.Flags(), &mesh)
 	return cmd
 }
