@@ -52,10 +52,8 @@ func gatewayObject(workload, ns, suffix string) string { return workload + "." +
 // tagHeader is a workload's user-percentage tag header, namespaced likewise.
 func tagHeader(workload, ns string) string { return "x-canary-" + workload + "." + ns }
 
-// asmCRDOnce installs a minimal stand-in for ASM's ASMHeaderPropagation CRD, once
-// per run: the local API server has Istio's CRDs only.
-var asmCRDOnce = sync.OnceValue(func() error {
-	crd := `apiVersion: apiextensions.k8s.io/v1
+// asmCRDManifest is a minimal stand-in for ASM's ASMHeaderPropagation CRD.
+const asmCRDManifest = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: asmheaderpropagations.istio.alibabacloud.com
@@ -76,6 +74,11 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 `
+
+// asmCRDOnce installs a minimal stand-in for ASM's ASMHeaderPropagation CRD, once
+// per run: the local API server has Istio's CRDs only.
+var asmCRDOnce = sync.OnceValue(func() error {
+	crd := asmCRDManifest
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := cluster.Apply(ctx, "", []byte(crd)); err != nil {

@@ -1,0 +1,585 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/helm-canary/helm-canary/internal/localcluster"
+)
+
+// Issue 12: the routing objects in another cluster than the pods (Alibaba ASM's
+// control plane, Istio's config cluster). Two API servers: the data plane's has no
+// Istio CRDs, so a routing object that leaked there would be refused and the
+// command would fail; the control plane's has Istio's CRDs and ASM's.
+
+var deployments = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+// meshClusters are the two API servers of one test.
+type meshClusters struct {
+	data, mesh         *localcluster.Cluster
+	dataDyn, meshDyn   dynamic.Interface
+	dataKube, meshKube string // kubeconfig paths that outlive a stopped server
+}
+
+func startMeshClusters(t *testing.T) *meshClusters {
+	t.Helper()
+	requireCluster(t)
+	ctx := t.Context()
+	mc := &meshClusters{}
+	var err error
+	// Both API servers only: no pods are needed, only what each cluster accepts.
+	if mc.data, err = localcluster.Start(ctx, localcluster.Options{BinDir: cluster.BinDir(), APIOnly: true, NoIstioCRDs: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mc.data.Stop)
+	if mc.mesh, err = localcluster.Start(ctx, localcluster.Options{BinDir: cluster.BinDir(), APIOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mc.mesh.Stop)
+	if err := mc.mesh.Apply(ctx, "", []byte(asmCRDManifest)); err != nil {
+		t.Fatal(err)
+	}
+	if mc.dataDyn, err = dynamic.NewForConfig(mc.data.RESTConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if mc.meshDyn, err = dynamic.NewForConfig(mc.mesh.RESTConfig()); err != nil {
+		t.Fatal(err)
+	}
+	// Copies: a stopped cluster removes its own directory, kubeconfig included,
+	// and the test then needs its server's address to be unreachable, not unknown.
+	dir := t.TempDir()
+	mc.dataKube, mc.meshKube = filepath.Join(dir, "data.kubeconfig"), filepath.Join(dir, "mesh.kubeconfig")
+	for from, to := range map[string]string{mc.data.Kubeconfig(): mc.dataKube, mc.mesh.Kubeconfig(): mc.meshKube} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The gateway's objects (EnvoyFilter, WasmPlugin) live in istio-system.
+	if err := mc.mesh.CreateNamespace(ctx, ingressNamespace); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, mc.mesh, "istio.alibabacloud.com/v1beta1", "asmheaderpropagations")
+	return mc
+}
+
+// waitServed waits until a resource is in a cluster's discovery.
+func waitServed(t *testing.T, c *localcluster.Cluster, gv, plural string) {
+	t.Helper()
+	kc, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Group: strings.Split(gv, "/")[0], Version: strings.Split(gv, "/")[1], Resource: plural}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := kc.Resource(gvr).List(t.Context(), metav1.ListOptions{Limit: 1})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s not served after a minute: %v", gv, plural, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// meshHelm is helm with the plugin, the data plane as its cluster and the control
+// plane as the mesh cluster, through the environment variable.
+func (mc *meshClusters) helm(t *testing.T, major int, ns string) *helmEnv {
+	t.Helper()
+	h := newHelmEnv(t, major).with("KUBECONFIG="+mc.dataKube, "HELM_CANARY_MESH_KUBECONFIG="+mc.meshKube)
+	if err := mc.data.CreateNamespace(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func getObject(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, bool) {
+	t.Helper()
+	obj, err := dyn.Resource(gvr).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("get %s %s/%s: %v", gvr.Resource, ns, name, err)
+	}
+	return obj, true
+}
+
+// weightsIn are the weights of a VirtualService's weighted route (the last one).
+func weightsIn(t *testing.T, dyn dynamic.Interface, ns, name string) map[string]int64 {
+	t.Helper()
+	vs, ok := getObject(t, dyn, virtualServices, ns, name)
+	if !ok {
+		t.Fatalf("VirtualService %s/%s is not in the mesh cluster", ns, name)
+	}
+	routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	out := map[string]int64{}
+	for _, r := range routes {
+		m, _ := r.(map[string]any)
+		if isWeighted(m) {
+			for _, d := range routeDestinations(m) {
+				out[d.subset] = d.weight
+			}
+		}
+	}
+	return out
+}
+
+// checkSides checks what each cluster holds of a release at a step: the
+// Deployments only in the data plane, the routing objects only in the mesh cluster
+// with these weights.
+func (mc *meshClusters) checkSides(t *testing.T, step, ns string, canaryReplicas map[string]int64, weights map[string]map[string]int64) {
+	t.Helper()
+	for name, want := range canaryReplicas {
+		d, ok := getObject(t, mc.dataDyn, deployments, ns, name+"-canary")
+		if !ok {
+			t.Errorf("%s: Deployment %s-canary is not in the data-plane cluster", step, name)
+			continue
+		}
+		if got, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas"); got != want {
+			t.Errorf("%s: %s-canary has %d replicas, want %d", step, name, got, want)
+		}
+		if _, ok := getObject(t, mc.meshDyn, deployments, ns, name); ok {
+			t.Errorf("%s: Deployment %s is in the mesh cluster", step, name)
+		}
+	}
+	for vs, want := range weights {
+		// No weights wanted: routed by host, as right after adoption.
+		if got := weightsIn(t, mc.meshDyn, ns, vs); len(want) > 0 && fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: VirtualService %s weights %v in the mesh cluster, want %v", step, vs, got, want)
+		}
+		if _, ok := getObject(t, mc.meshDyn, destinationRules, ns, vs); !ok {
+			t.Errorf("%s: DestinationRule %s is not in the mesh cluster", step, vs)
+		}
+	}
+}
+
+// revisionTimes is each release's newest revision and when it was deployed.
+type revisionTime struct {
+	Revision int       `json:"revision"`
+	Updated  time.Time `json:"updated"`
+	Status   string    `json:"status"`
+}
+
+func (mc *meshClusters) newest(t *testing.T, h *helmEnv, kubeconfig, release, ns string) revisionTime {
+	t.Helper()
+	out, stderr, err := h.run(t, "history", release, "-n", ns, "-o", "json", "--kubeconfig", kubeconfig)
+	if err != nil && strings.Contains(stderr, "not found") {
+		return revisionTime{}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist []revisionTime
+	if err := json.Unmarshal([]byte(out), &hist); err != nil || len(hist) == 0 {
+		t.Fatalf("helm history %s: %v\n%s", release, err, out)
+	}
+	return hist[len(hist)-1]
+}
+
+// stageInOrder runs a stage command and checks that it made one revision on each
+// side, in this order: meshFirst, or the workloads first.
+func (mc *meshClusters) stageInOrder(t *testing.T, h *helmEnv, ns, release string, meshFirst bool, args ...string) string {
+	t.Helper()
+	before := mc.newest(t, h, mc.dataKube, release, ns).Revision
+	out := h.stage(t, ns, args...)
+	w := mc.newest(t, h, mc.dataKube, release, ns)
+	m := mc.newest(t, h, mc.meshKube, release+"-mesh", ns)
+	if w.Revision <= before {
+		t.Errorf("stage %v: no new revision of %s (still %d)", args, release, w.Revision)
+	}
+	if meshFirst != m.Updated.Before(w.Updated) {
+		t.Errorf("stage %v: the mesh cluster's revision %d at %s, the workload cluster's %d at %s; want the mesh first: %v",
+			args, m.Revision, m.Updated.Format(time.RFC3339Nano), w.Revision, w.Updated.Format(time.RFC3339Nano), meshFirst)
+	}
+	return out
+}
+
+// meshStatus is `helm canary status -o json`, the parts this test reads.
+type meshStatusJSON struct {
+	Stage     string `json:"stage"`
+	Workloads []struct {
+		Name    string           `json:"name"`
+		Weights map[string]int64 `json:"weights"`
+		Drift   []string         `json:"drift"`
+	} `json:"workloads"`
+	Mesh *struct {
+		Release  string `json:"release"`
+		Revision int    `json:"revision"`
+		Stage    string `json:"stage"`
+		InStep   bool   `json:"inStep"`
+	} `json:"mesh"`
+}
+
+func meshStatusOf(t *testing.T, h *helmEnv, ns, release string) meshStatusJSON {
+	t.Helper()
+	out := h.mustRun(t, "canary", "status", release, "-n", ns, "-o", "json")
+	var st meshStatusJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	if st.Mesh == nil {
+		t.Fatalf("status reports no mesh cluster:\n%s", out)
+	}
+	return st
+}
+
+// TestMeshClusterSeed002ASM replays seed 002 on ASM with the routing objects in the
+// control plane: app-a and app-b at 10% of users, app-c at 50% then finished
+// first, its tagging rule gone; then a failure between the two upgrades of a stage
+// and its repair, and a mesh cluster that cannot be reached.
+func TestMeshCluster(t *testing.T) {
+	mc := startMeshClusters(t)
+	var ns3 string
+	t.Run("replays", func(t *testing.T) {
+		for _, major := range []int{3, 4} {
+			t.Run(fmt.Sprintf("seed002-asm/helm%d", major), func(t *testing.T) {
+				t.Parallel()
+				ns := newNamespace(t)
+				h := mc.helm(t, major, ns)
+				if major == 3 {
+					ns3 = ns
+				}
+				mc.seed002(t, h, ns)
+			})
+			t.Run(fmt.Sprintf("seed000-cookie/helm%d", major), func(t *testing.T) {
+				t.Parallel()
+				ns := newNamespace(t)
+				mc.seed000(t, mc.helm(t, major, ns), ns)
+			})
+		}
+	})
+	if ns3 == "" {
+		return
+	}
+	// A Helm home of its own: the subtests' went with them.
+	h3 := newHelmEnv(t, 3).with("KUBECONFIG="+mc.dataKube, "HELM_CANARY_MESH_KUBECONFIG="+mc.meshKube)
+	// The mesh cluster's API server goes away: a stage command stops before it
+	// changes anything in the workload cluster, and says why.
+	before := mc.newest(t, h3, mc.dataKube, "ac", ns3).Revision
+	mc.mesh.Stop()
+	_, stderr, err := h3.run(t, "canary", "stage", "-n", ns3, "10", "ac", "--workload", "app-a", "--timeout", "20s")
+	if err == nil {
+		t.Fatal("stage 10 with the mesh cluster's API server stopped succeeded")
+	}
+	t.Logf("with the mesh cluster stopped:\n%s", stderr)
+	for _, want := range []string{"mesh cluster", "nothing was changed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stage with the mesh cluster stopped: the error lacks %q:\n%s", want, stderr)
+		}
+	}
+	if after := mc.newest(t, h3, mc.dataKube, "ac", ns3).Revision; after != before {
+		t.Errorf("stage with the mesh cluster stopped made revision %d of the workload release (was %d)", after, before)
+	}
+}
+
+// seed002 is seed 002 on ASM, the routes in the mesh cluster.
+func (mc *meshClusters) seed002(t *testing.T, h *helmEnv, ns string) {
+	chart := filepath.Join(h.checkout, "test", "charts", "appchain")
+	users := writeFile(t, "users.yaml", usersASMValues)
+	wasm := func(workload string) (*unstructured.Unstructured, bool) {
+		return getObject(t, mc.meshDyn, wasmPlugins, ingressNamespace, gatewayObject(workload, ns, "hash-tagging"))
+	}
+	usersTo := func(host string) routeResult {
+		t.Helper()
+		out := h.mustRun(t, "canary", "route", "ac", "-n", ns, "-o", "json", "--host", host, "--users", "10000", "--user-header", "x-user-id")
+		var r routeResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// Installed through the flag; later commands find the mesh cluster through
+	// the environment variable.
+	mc.stageInOrder(t, h, ns, "ac", false, "stable", "ac", chart, "--install", "--mesh-kubeconfig", mc.meshKube)
+	// A first install routes by host until production's pods carry the track
+	// label (hazard 2): the routing objects are there, with no weighted pair yet.
+	mc.checkSides(t, "stable", ns, map[string]int64{"app-a": 0, "app-c": 0},
+		map[string]map[string]int64{"app-a": {}, "app-c": {}})
+	if got := valueAt(h.releaseValues(t, "ac", ns), "canary.meshCluster.release"); got != "ac-mesh" {
+		t.Errorf("the release keeps canary.meshCluster.release %q, want ac-mesh", got)
+	}
+
+	mc.stageInOrder(t, h, ns, "ac", false, "10", "ac", "--workload", "app-a", "--workload", "app-b", "-f", users, "--set", "a.tag=v2", "--set", "b.tag=v2")
+	mc.stageInOrder(t, h, ns, "ac", false, "50", "ac", "--workload", "app-c", "--set", "c.tag=v3")
+	mc.checkSides(t, "a, b at 10, c at 50", ns, map[string]int64{"app-a": 1, "app-b": 1, "app-c": 1},
+		map[string]map[string]int64{"app-a": {"production": 90, "canary": 10}, "app-b": {"production": 90, "canary": 10}, "app-c": {"production": 50, "canary": 50}})
+	for _, w := range []string{"app-a", "app-b", "app-c"} {
+		if _, ok := wasm(w); !ok {
+			t.Errorf("WasmPlugin %s is not in the mesh cluster", gatewayObject(w, ns, "hash-tagging"))
+		}
+		if _, ok := getObject(t, mc.meshDyn, asmHeaderPropagations, ns, w+"-tag-propagation"); !ok {
+			t.Errorf("ASMHeaderPropagation %s-tag-propagation is not in the mesh cluster", w)
+		}
+	}
+	wantShare(t, "app-a: 10000 users", usersTo("app-a"), "canary", 0.10, 0.015)
+	wantShare(t, "app-c: 10000 users", usersTo("app-c"), "canary", 0.50, 0.015)
+	st := meshStatusOf(t, h, ns, "ac")
+	if !st.Mesh.InStep || st.Mesh.Release != "ac-mesh" {
+		t.Errorf("status: mesh %+v, want ac-mesh in step", *st.Mesh)
+	}
+	for _, w := range st.Workloads {
+		if w.Name == "app-c" && (w.Weights["production"] != 50 || w.Weights["canary"] != 50) {
+			t.Errorf("status: app-c weights %v, want 50/50 (read from the mesh cluster)", w.Weights)
+		}
+		if len(w.Drift) > 0 {
+			t.Errorf("status: %s drift %v, want none", w.Name, w.Drift)
+		}
+	}
+
+	// app-c finishes first: toward the canary, the workloads first; final,
+	// the mesh first. Its tagging rule goes, app-a's and app-b's stay.
+	mc.stageInOrder(t, h, ns, "ac", false, "100", "ac", "--workload", "app-c")
+	mc.stageInOrder(t, h, ns, "ac", true, "swap", "ac", "--workload", "app-c")
+	mc.stageInOrder(t, h, ns, "ac", true, "final", "ac", "--workload", "app-c", "--drain-time", "0s")
+	mc.checkSides(t, "app-c at final", ns, map[string]int64{"app-a": 1, "app-c": 0},
+		map[string]map[string]int64{"app-a": {"production": 90, "canary": 10}, "app-c": {"production": 100, "canary": 0}})
+	if _, ok := wasm("app-c"); ok {
+		t.Errorf("app-c at final: its WasmPlugin is still in the mesh cluster")
+	}
+	if _, ok := wasm("app-a"); !ok {
+		t.Errorf("app-c at final: app-a's WasmPlugin is gone")
+	}
+	wantShare(t, "app-c at final: 10000 users", usersTo("app-c"), "production", 1, 1e-9)
+
+	// A failure between the two upgrades: the mesh cluster refuses updates of
+	// VirtualServices; the workloads go to 90, the routes stay at 10.
+	freeze := freezeRoutes(t, mc, ns)
+	_, stderr, err := h.run(t, "canary", "stage", "-n", ns, "90", "ac", "--workload", "app-a")
+	if err == nil {
+		t.Fatal("stage 90 with the mesh cluster refusing the routes succeeded")
+	}
+	t.Logf("the half-applied stage:\n%s", stderr)
+	for _, want := range []string{"half applied", `the workload cluster's release "ac" is at revision`, `the mesh cluster's release "ac-mesh"`, "run the same command again", "helm canary rollback ac"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the half-applied stage's error lacks %q:\n%s", want, stderr)
+		}
+	}
+	mc.checkSides(t, "after the failed mesh upgrade", ns, map[string]int64{"app-a": 1},
+		map[string]map[string]int64{"app-a": {"production": 90, "canary": 10}})
+	st = meshStatusOf(t, h, ns, "ac")
+	if st.Mesh.InStep {
+		t.Errorf("status after the failed mesh upgrade: the mesh is reported in step")
+	}
+	drift := ""
+	for _, w := range st.Workloads {
+		drift += strings.Join(w.Drift, "\n")
+	}
+	if !strings.Contains(drift, `the mesh cluster's release "ac-mesh"`) {
+		t.Errorf("status after the failed mesh upgrade reports no drift of the mesh cluster: %v", drift)
+	}
+	// The repair: the same command again.
+	freeze()
+	mc.stageInOrder(t, h, ns, "ac", false, "90", "ac", "--workload", "app-a")
+	mc.checkSides(t, "app-a at 90, repaired", ns, map[string]int64{"app-a": 1},
+		map[string]map[string]int64{"app-a": {"production": 10, "canary": 90}})
+	if st := meshStatusOf(t, h, ns, "ac"); !st.Mesh.InStep {
+		t.Errorf("status after the repair: mesh not in step: %+v", *st.Mesh)
+	}
+
+	// Hand edits in the mesh cluster are drift, and the next stage repairs them.
+	vs, _ := getObject(t, mc.meshDyn, virtualServices, ns, "app-b")
+	routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	last := routes[len(routes)-1].(map[string]any)
+	dests := last["route"].([]any)
+	dests[0].(map[string]any)["weight"], dests[1].(map[string]any)["weight"] = int64(50), int64(50)
+	if err := unstructured.SetNestedSlice(vs.Object, routes, "spec", "http"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.meshDyn.Resource(virtualServices).Namespace(ns).Update(t.Context(), vs, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := h.mustRun(t, "canary", "status", "ac", "-n", ns); !strings.Contains(out, "VirtualService app-b routes") {
+		t.Errorf("status does not report the hand edit in the mesh cluster:\n%s", out)
+	}
+
+	// The a/b team rolls back: the routes first, then the pods.
+	mc.stageInOrder(t, h, ns, "ac", true, "stable", "ac", "--workload", "app-a", "--workload", "app-b")
+	mc.checkSides(t, "a, b rolled back", ns, map[string]int64{"app-a": 0, "app-b": 0},
+		map[string]map[string]int64{"app-a": {"production": 100, "canary": 0}, "app-b": {"production": 100, "canary": 0}})
+	for _, w := range []string{"app-a", "app-b"} {
+		if _, ok := wasm(w); ok {
+			t.Errorf("after the rollback: %s's WasmPlugin is still there", w)
+		}
+	}
+
+	// Without being told where the mesh cluster is, a release that keeps its
+	// routes there is refused, and nothing changes.
+	bare := h.with("HELM_CANARY_MESH_KUBECONFIG=")
+	before := mc.newest(t, h, mc.dataKube, "ac", ns).Revision
+	if _, stderr, err := bare.run(t, "canary", "stage", "-n", ns, "10", "ac", "--workload", "app-a"); err == nil || !strings.Contains(stderr, "--mesh-kubeconfig") {
+		t.Errorf("stage without the mesh cluster: %v\n%s; want a refusal naming --mesh-kubeconfig", err, stderr)
+	}
+	if after := mc.newest(t, h, mc.dataKube, "ac", ns).Revision; after != before {
+		t.Errorf("the refused command made revision %d", after)
+	}
+}
+
+// seed000 is seed 000's blue-green with the gray=true cookie, the routes in the mesh
+// cluster, with a rollback from 100 and one after swap.
+func (mc *meshClusters) seed000(t *testing.T, h *helmEnv, ns string) {
+	gray := writeFile(t, "gray.yaml", grayValues)
+	image := func() string {
+		t.Helper()
+		d, ok := getObject(t, mc.dataDyn, deployments, ns, "productpage")
+		if !ok {
+			t.Fatal("no Deployment productpage in the data-plane cluster")
+		}
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+		return img
+	}
+	cookieRoute := func(step string, want bool) {
+		t.Helper()
+		vs, _ := getObject(t, mc.meshDyn, virtualServices, ns, "product-page-svc")
+		routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+		found := false
+		for _, r := range routes {
+			if headerMatch(r.(map[string]any), "cookie") != nil {
+				found = true
+			}
+		}
+		if found != want {
+			t.Errorf("%s: the cookie route is there: %v, want %v", step, found, want)
+		}
+	}
+	routeTo := func(step string, want string, args ...string) {
+		t.Helper()
+		out := h.mustRun(t, append([]string{"canary", "route", "pp", "-n", ns, "-o", "json", "--host", "product-page-svc"}, args...)...)
+		var r routeResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		wantRoutedTo(t, step, r, want)
+	}
+	svc := "product-page-svc"
+	mc.stageInOrder(t, h, ns, "pp", false, "stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83")
+	mc.stageInOrder(t, h, ns, "pp", false, "preview", "pp", "-f", gray, "--set", "image.tag=84")
+	mc.checkSides(t, "preview", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+	cookieRoute("preview", true)
+	routeTo("gray=true at preview", "canary", "--cookie", "gray=true")
+	routeTo("no cookie at preview", "production")
+	mc.stageInOrder(t, h, ns, "pp", false, "100", "pp")
+	mc.checkSides(t, "100", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 0, "canary": 100}})
+
+	// Rollback from 100: the routes back to production first, then the canary goes.
+	mc.stageInOrder(t, h, ns, "pp", true, "stable", "pp")
+	mc.checkSides(t, "rolled back from 100", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+	cookieRoute("rolled back from 100", false)
+	if got := image(); !strings.HasSuffix(got, ":83") {
+		t.Errorf("production after the rollback from 100 runs %s, want 83", got)
+	}
+
+	// Again, through swap, then rolled back: production rolls back to 83 too.
+	mc.stageInOrder(t, h, ns, "pp", false, "preview", "pp", "-f", gray, "--set", "image.tag=84")
+	mc.stageInOrder(t, h, ns, "pp", false, "100", "pp")
+	mc.stageInOrder(t, h, ns, "pp", true, "swap", "pp")
+	if got := image(); !strings.HasSuffix(got, ":84") {
+		t.Errorf("production at swap runs %s, want 84", got)
+	}
+	mc.checkSides(t, "swap", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 0, "canary": 100}})
+	routeTo("no cookie at swap", "canary")
+	mc.stageInOrder(t, h, ns, "pp", true, "stable", "pp")
+	if got := image(); !strings.HasSuffix(got, ":83") {
+		t.Errorf("production after the rollback from swap runs %s, want 83", got)
+	}
+	mc.checkSides(t, "rolled back after swap", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+	cookieRoute("rolled back after swap", false)
+	routeTo("gray=true after the rollback", "production", "--cookie", "gray=true")
+	if st := meshStatusOf(t, h, ns, "pp"); !st.Mesh.InStep || st.Stage != "stable" {
+		t.Errorf("status after the rollbacks: stage %s, mesh %+v", st.Stage, *st.Mesh)
+	}
+}
+
+// freezeRoutes makes the mesh cluster refuse every change to VirtualServices in
+// ns (a ValidatingAdmissionPolicy), and returns the function that lifts it.
+func freezeRoutes(t *testing.T, mc *meshClusters, ns string) func() {
+	t.Helper()
+	name := "freeze-" + ns
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	policy := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: %[1]s
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [networking.istio.io]
+      apiVersions: ["*"]
+      operations: [CREATE, UPDATE]
+      resources: [virtualservices]
+  validations:
+  - expression: "false"
+    message: routes frozen by the test
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: %[1]s
+spec:
+  policyName: %[1]s
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: %[2]s
+`, name, ns)
+	ctx := t.Context()
+	if err := mc.mesh.Apply(ctx, "", []byte(policy)); err != nil {
+		t.Fatal(err)
+	}
+	// The policy takes effect once compiled: wait until a dry-run update is denied.
+	vs, ok := getObject(t, mc.meshDyn, virtualServices, ns, "app-a")
+	if !ok {
+		t.Fatal("no VirtualService app-a to freeze")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := mc.meshDyn.Resource(virtualServices).Namespace(ns).Update(ctx, vs, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "frozen") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admission policy does not deny VirtualService updates after a minute: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return func() {
+		t.Helper()
+		policies := schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}
+		if err := mc.meshDyn.Resource(policies).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			_, err := mc.meshDyn.Resource(virtualServices).Namespace(ns).Update(ctx, vs, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+			if err == nil || !strings.Contains(err.Error(), "frozen") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("VirtualService updates still denied a minute after the policy's binding went: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
