@@ -208,6 +208,26 @@ func canaryRuns(s canaryState) bool {
 
 // upgradeStep is one step of a plan: one Helm upgrade, or with a mesh cluster the
 // two, in the order that keeps traffic served.
+// describeState says a canary block's stages for messages: the release's, and each
+// workload's own ("stage stable; app-a at 90, app-c at final").
+func describeState(s canaryState) string {
+	out := "stage " + s.String()
+	var own []string
+	for _, name := range sortedKeys(s.Workloads) {
+		if w := s.Workloads[name]; w.Stage != "" {
+			at := name + " at " + w.Stage
+			if w.Draining {
+				at += " (draining)"
+			}
+			own = append(own, at)
+		}
+	}
+	if len(own) > 0 {
+		out += "; " + strings.Join(own, ", ")
+	}
+	return out
+}
+
 func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePlan, i int, expected *helmrelease.Release, pr postrender.PostRenderer) (*helmrelease.Release, error) {
 	step := plan.Steps[i]
 	if c.mesh == nil {
@@ -236,7 +256,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 		return rel, nil
 	}
 	workloadState := func() string {
-		return fmt.Sprintf("the workload cluster's release %q is at revision %d (%s)", plan.Release, expected.Version, prev)
+		return fmt.Sprintf("the workload cluster's release %q is at revision %d (%s)", plan.Release, expected.Version, describeState(prev))
 	}
 	if meshFirst(prev, step.Step) {
 		fmt.Fprintf(c.Log, "%s: the routes first, in the mesh cluster (%s), then the workloads\n", title, m.where)
@@ -254,7 +274,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, &splitRenderer{inner: pr})
 		if err != nil {
 			return nil, fmt.Errorf("%s is half applied: the mesh cluster's release %q (%s) is at revision %d (%s: its routes already send no traffic where this stage sends none), but the workload cluster's upgrade failed, so %s: %w; "+
-				"run the same command again to finish it, or `helm canary rollback %s`", title, m.release, m.where, meshRel.Version, step.State, workloadState(), err, plan.Release)
+				"run the same command again to finish it, or `helm canary rollback %s`", title, m.release, m.where, meshRel.Version, describeState(step.State), workloadState(), err, plan.Release)
 		}
 		return rel, nil
 	}
@@ -265,7 +285,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 	}
 	if _, err := m.apply(ctx, o, plan.Chart, step.State, split.mesh, plan.Release, rel.Version); err != nil {
 		return nil, fmt.Errorf("%s is half applied: the workload cluster's release %q is at revision %d (%s), but the mesh cluster's release %q (%s) failed, so its routes are still %s: %w; "+
-			"run the same command again to finish it, or `helm canary rollback %s`", title, plan.Release, rel.Version, step.State, m.release, m.where, m.routesNow(), err, plan.Release)
+			"run the same command again to finish it, or `helm canary rollback %s`", title, plan.Release, rel.Version, describeState(step.State), m.release, m.where, m.routesNow(), err, plan.Release)
 	}
 	return rel, nil
 }
@@ -279,7 +299,7 @@ func (m *meshSide) routesNow() string {
 	if err != nil {
 		return fmt.Sprintf("revision %d's", m.last.Version)
 	}
-	return fmt.Sprintf("revision %d's (%s, %s)", m.last.Version, st, m.last.Info.Status)
+	return fmt.Sprintf("revision %d's (%s, %s)", m.last.Version, describeState(st), m.last.Info.Status)
 }
 
 // meshValues are the companion release's values: the canary block of the stage it
@@ -336,7 +356,7 @@ func (m *meshSide) apply(ctx context.Context, o StageOptions, src *chart.Chart, 
 		return nil, fmt.Errorf("upgrade of release %q: %w", m.release, err)
 	}
 	m.last = rel
-	fmt.Fprintf(m.client.Log, "Release %q in the mesh cluster (%s): revision %d, stage %s\n", m.release, m.where, rel.Version, state)
+	fmt.Fprintf(m.client.Log, "Release %q in the mesh cluster (%s): revision %d, %s\n", m.release, m.where, rel.Version, describeState(state))
 	repaired, err := m.client.repairDrift(ctx, rel)
 	if err != nil {
 		return rel, err
@@ -371,6 +391,8 @@ type MeshStatus struct {
 	Stage    string `json:"stage,omitempty"`
 	// InStep is true when its routing objects are of the workload revision's stage.
 	InStep bool `json:"inStep"`
+	// state describes its canary block, per workload, for the drift message.
+	state string
 }
 
 // meshStatus reads the companion release for status: its deployed revision's
@@ -399,6 +421,7 @@ func (c *Client) meshStatus(rel *helmrelease.Release, config renderer.Config) (*
 		ms.Stage = "stable"
 	}
 	ms.InStep = sameStage(config, meshConfig)
+	ms.state = describeState(canaryState{meshConfig})
 	return ms, deployed, nil
 }
 
@@ -469,12 +492,8 @@ func (c *Client) meshSources(rel *helmrelease.Release, config renderer.Config, m
 	}
 	drift := ""
 	if !ms.InStep {
-		stage := config.Stage
-		if stage == "" {
-			stage = "stable"
-		}
-		drift = fmt.Sprintf("the mesh cluster's release %q (%s) is at revision %d, stage %s, not this revision's stage %s: the routes live are that stage's; run the stage command again to finish it, or helm canary rollback %s",
-			ms.Release, ms.Cluster, ms.Revision, ms.Stage, stage, rel.Name)
+		drift = fmt.Sprintf("the mesh cluster's release %q (%s) is at revision %d (%s), not at this revision's %s: the routes live are that revision's; run the stage command again to finish it, or helm canary rollback %s",
+			ms.Release, ms.Cluster, ms.Revision, ms.state, describeState(canaryState{config}), rel.Name)
 	}
 	return ms, m, dyn, drift, nil
 }
