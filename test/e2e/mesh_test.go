@@ -583,3 +583,47 @@ spec:
 		}
 	}
 }
+
+// TestMeshClusterPipeline: README's pipeline mode, two helm upgrades per stage, one
+// per cluster, each post-rendering its part (--part) with production pinned from
+// the workload release; Helm 3 and Helm 4.
+func TestMeshClusterPipeline(t *testing.T) {
+	mc := startMeshClusters(t)
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t)
+			h := mc.helm(t, major, ns)
+			pin := func(stage, part string) []string {
+				return h.postRenderer("--stage="+stage, "--part="+part, "--release=shop", "--namespace="+ns, "--kubeconfig="+mc.dataKube)
+			}
+			workloads := func(stage, tag string) {
+				t.Helper()
+				h.mustRun(t, append([]string{"upgrade", "--install", "shop", h.chartDir(), "-n", ns, "--set", "image.tag=" + tag}, pin(stage, "workloads")...)...)
+			}
+			mesh := func(stage, tag string) {
+				t.Helper()
+				h.mustRun(t, append([]string{"upgrade", "--install", "shop-mesh", h.chartDir(), "-n", ns, "--kubeconfig", mc.meshKube, "--set", "image.tag=" + tag, "--no-hooks"}, pin(stage, "mesh")...)...)
+			}
+			svc := "product-page-svc"
+			workloads("stable", "83")
+			mesh("stable", "83")
+			mc.checkSides(t, "stable", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {}})
+			// Toward the canary: the pods, then the routes.
+			workloads("10", "84")
+			mesh("10", "84")
+			mc.checkSides(t, "10", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 90, "canary": 10}})
+			if manifest := h.mustRun(t, "get", "manifest", "shop-mesh", "-n", ns, "--kubeconfig", mc.meshKube); strings.Contains(manifest, "kind: Deployment") || strings.Contains(manifest, "kind: Service\n") {
+				t.Errorf("the mesh release holds workloads:\n%s", manifest)
+			}
+			workloads("100", "84")
+			mesh("100", "84")
+			mc.checkSides(t, "100", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 0, "canary": 100}})
+			// Away from it: the routes, then the pods.
+			mesh("stable", "83")
+			mc.checkSides(t, "stable, routes first", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+			workloads("stable", "83")
+			mc.checkSides(t, "stable", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+		})
+	}
+}
