@@ -241,7 +241,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 	if i > 0 {
 		prev = plan.Steps[i-1].State
 	}
-	title := fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Draining))
+	title := fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Stage, step.Draining))
 	split := &splitRenderer{inner: pr}
 	if o.DryRun {
 		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, split)

@@ -38,8 +38,9 @@ func startMeshClusters(t *testing.T) *meshClusters {
 	ctx := t.Context()
 	mc := &meshClusters{}
 	var err error
-	// Both API servers only: no pods are needed, only what each cluster accepts.
-	if mc.data, err = localcluster.Start(ctx, localcluster.Options{BinDir: cluster.BinDir(), APIOnly: true, NoIstioCRDs: true}); err != nil {
+	// The data plane runs pods (a canary warms up until its pods are Ready before
+	// traffic moves to it); the control plane only stores the routing objects.
+	if mc.data, err = localcluster.Start(ctx, localcluster.Options{BinDir: cluster.BinDir(), NoIstioCRDs: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mc.data.Stop)
