@@ -604,7 +604,7 @@ func TestMeshClusterPipeline(t *testing.T) {
 			}
 			mesh := func(stage, tag string) {
 				t.Helper()
-				h.mustRun(t, append([]string{"upgrade", "--install", "shop-mesh", h.chartDir(), "-n", ns, "--kubeconfig", mc.meshKube, "--set", "image.tag=" + tag, "--no-hooks"}, pin(stage, "mesh")...)...)
+				h.mustRun(t, append([]string{"upgrade", "--install", "shop-mesh", h.chartDir(), "-n", ns, "--kubeconfig", mc.meshKube, "--set", "image.tag=" + tag, "--no-hooks", "--create-namespace"}, pin(stage, "mesh")...)...)
 			}
 			svc := "product-page-svc"
 			workloads("stable", "83")
