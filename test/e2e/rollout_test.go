@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/helm-canary/helm-canary/internal/localcluster"
 	"github.com/helm-canary/helm-canary/internal/promtest"
 )
 
@@ -464,4 +465,25 @@ func externalAddress(t *testing.T) string {
 	}
 	t.Skip("this machine has no non-loopback IPv4 address for the API server to proxy to")
 	return ""
+}
+
+// A new version whose pods never become ready fails its first step's rollout
+// (as --wait does): back to stable, exit 1, production untouched.
+func TestRolloutNeverReadyCanaryRollsBack(t *testing.T) {
+	t.Parallel()
+	m := rolloutEnv(t)
+	h, ns := newHelmEnv(t, 3), newNamespace(t)
+	installForRollout(t, h, ns, m, healthy, healthy)
+	r, code, stderr := h.rollout(t, ns, "pp", "--set", "image.tag="+localcluster.NeverReadyTag, "--steps", "25,100", "--interval", rolloutInterval,
+		"--prometheus", m.prom.URL, "--timeout", "20s")
+	if code != 1 || r.Outcome != "rolled-back" || r.Stage != "stable" {
+		t.Fatalf("exit %d, outcome %q at stage %q, want 1 rolled-back to stable; stderr:\n%s", code, r.Outcome, r.Stage, stderr)
+	}
+	if len(r.Failed) != 1 || r.Failed[0].Check != "rollout" || !strings.Contains(r.Failed[0].Detail, "productpage-canary") {
+		t.Errorf("failed %+v, want the rollout of productpage-canary named", r.Failed)
+	}
+	if img := productionImage(t, ns); !strings.HasSuffix(img, ":83") {
+		t.Errorf("production runs %s, want :83", img)
+	}
+	wantRolledOut(t, ns, "productpage-canary", 0)
 }
