@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -231,7 +232,7 @@ func TestDependenciesNotKept(t *testing.T) {
 	c := fakeClient()
 	installFake(t, c, false, map[string]any{})
 	_, err := planStage(c.cfg.Releases, planInput{Options: stageOpts("10", "image.tag=84"), Overrides: overrides(t, "image.tag=84")})
-	if err == nil || !strings.Contains(err.Error(), "name the chart once") || !strings.Contains(err.Error(), "common, metrics") {
+	if err == nil || !strings.Contains(err.Error(), "were not kept with it") || !strings.Contains(err.Error(), "name the chart (helm canary stage 10 pp CHART") || !strings.Contains(err.Error(), "common, metrics") {
 		t.Fatalf("stage 10 without CHART on a release without kept dependencies: %v", err)
 	}
 	stageFake(t, c, "10", loadWithCommon(t), false, "image.tag=84")
@@ -277,6 +278,23 @@ func TestDependenciesFile(t *testing.T) {
 	}
 	if out, _ := withDependenciesRestored(plain); out != plain {
 		t.Error("a chart without the file was changed")
+	}
+	// Too large to keep: dependencies past maxDependenciesFile, or a chart that
+	// with them would pass maxStoredChart (incompressible data, as CRDs are not).
+	noise := func(n int) []byte {
+		b := make([]byte, n)
+		_, _ = rand.NewChaCha8([32]byte{}).Read(b)
+		return b
+	}
+	big := loadWithCommon(t)
+	big.Dependencies()[0].Files = append(big.Dependencies()[0].Files, &chart.File{Name: "crds/big.yaml", Data: noise(maxDependenciesFile + 1)})
+	if out, _ := withDependenciesKept(big); out != big {
+		t.Error("dependencies over maxDependenciesFile were kept")
+	}
+	bigParent := loadWithCommon(t)
+	bigParent.Files = append(bigParent.Files, &chart.File{Name: "files/big.bin", Data: noise(maxStoredChart)})
+	if out, _ := withDependenciesKept(bigParent); out != bigParent {
+		t.Error("dependencies were kept on a chart that would pass maxStoredChart")
 	}
 	broken := plainChart()
 	broken.Files = []*chart.File{{Name: dependenciesFile, Data: []byte("not gzip")}}

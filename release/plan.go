@@ -147,8 +147,8 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 			// Helm keeps no subcharts with a release, and none were kept with this
 			// one: rendering the stored chart would drop them, and Helm would delete
 			// their objects.
-			return nil, fmt.Errorf("release %q's chart depends on %s, which Helm does not store with a release and which were not kept with it (it was last upgraded without helm-canary naming the chart, or they are over %d KiB): name the chart once (helm canary stage %s %s CHART ...); helm-canary keeps its dependencies with the release from then on",
-				o.Release, strings.Join(missing, ", "), maxDependenciesFile>>10, target, o.Release)
+			return nil, fmt.Errorf("release %q's chart depends on %s, which Helm does not store with a release and which were not kept with it (it was last upgraded without helm-canary naming the chart, or they are too large to keep): name the chart (helm canary stage %s %s CHART ...); helm-canary keeps its dependencies with the release from then on if they fit",
+				o.Release, strings.Join(missing, ", "), target, o.Release)
 		}
 	}
 	if o.CanaryReplicas != nil {

@@ -99,10 +99,16 @@ func withLibraries(stored *chart.Chart, libraries map[string]*chart.Chart) *char
 // chart loaded by Helm reads it.
 const dependenciesFile = "charts/.helm-canary-dependencies.json.gz"
 
-// maxDependenciesFile bounds what the file may add to a release (Helm's Secret and
-// ConfigMap storage holds at most 1 MiB per revision). Dependencies larger than
-// this are not kept: stages without CHART then ask for it.
-const maxDependenciesFile = 384 << 10
+// maxDependenciesFile bounds what the file may add to a release, and
+// maxStoredChart the chart with it, gzipped as Helm stores it (Helm's Secret and
+// ConfigMap storage holds at most 1 MiB per revision: the release's JSON gzipped,
+// then base64, the manifest included). Past either, the dependencies are not
+// kept, so that naming CHART never fails for the size of what helm-canary adds:
+// stages without CHART then ask for it.
+const (
+	maxDependenciesFile = 384 << 10
+	maxStoredChart      = 512 << 10
+)
 
 // keptChart is a chart in the dependencies file: a chart.Chart encodes everything
 // but its dependencies, which follow it.
@@ -145,6 +151,31 @@ func withDependenciesKept(ch *chart.Chart) (*chart.Chart, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chart %s: keeping its dependencies with the release: %w", ch.Name(), err)
 	}
+	file, err := gzipped(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(file) > maxDependenciesFile {
+		return ch, nil
+	}
+	out := *ch
+	out.Files = append(withoutDependenciesFile(ch.Files), &chart.File{Name: dependenciesFile, Data: file})
+	out.SetDependencies(ch.Dependencies()...)
+	// The chart as Helm will store it: its JSON, gzipped.
+	if data, err = json.Marshal(&out); err != nil {
+		return nil, err
+	}
+	stored, err := gzipped(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(stored) > maxStoredChart {
+		return ch, nil
+	}
+	return &out, nil
+}
+
+func gzipped(data []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if _, err := zw.Write(data); err != nil {
@@ -153,13 +184,7 @@ func withDependenciesKept(ch *chart.Chart) (*chart.Chart, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	if buf.Len() > maxDependenciesFile {
-		return ch, nil
-	}
-	out := *ch
-	out.Files = append(withoutDependenciesFile(ch.Files), &chart.File{Name: dependenciesFile, Data: buf.Bytes()})
-	out.SetDependencies(ch.Dependencies()...)
-	return &out, nil
+	return buf.Bytes(), nil
 }
 
 // withDependenciesRestored rebuilds a stored chart as it was loaded, dependencies

@@ -200,7 +200,7 @@ func TestRollbackWithoutKeptDependencies(t *testing.T) {
 
 		before = h.lastRevision(t, commonRelease, ns)
 		_, stderr, err = h.run(t, "canary", "stage", "10", commonRelease, "-n", ns, "--set", "image.tag=85")
-		if err == nil || !strings.Contains(stderr, "name the chart once") {
+		if err == nil || !strings.Contains(stderr, "were not kept with it") || !strings.Contains(stderr, "name the chart") {
 			t.Errorf("stage 10 without CHART, no dependencies kept: %v\n%s", err, stderr)
 		}
 		if after := h.lastRevision(t, commonRelease, ns); after.Revision != before.Revision {
