@@ -28,7 +28,7 @@ const (
 
 // Result is one check of one workload.
 type Result struct {
-	Workload string   `json:"workload"`
+	Workload string   `json:"workload,omitempty"`
 	Check    string   `json:"check"`
 	Status   Status   `json:"status"`
 	Value    *float64 `json:"value,omitempty"`

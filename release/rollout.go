@@ -373,7 +373,7 @@ func (r *rollout) walk(ctx context.Context, i int, reanalyse bool) (*RolloutRepo
 func (r *rollout) analyse(ctx context.Context, i int) (analysis.Analysis, *RolloutReport) {
 	step := r.steps[i]
 	if err := r.s.CallWebhooks(ctx, r.payload("step", i+1, step.Weight)); err != nil {
-		failed := analysis.Result{Workload: "-", Check: "webhook", Status: analysis.Fail, Detail: err.Error()}
+		failed := analysis.Result{Check: "webhook", Status: analysis.Fail, Detail: err.Error()}
 		return analysis.Analysis{}, r.rollback(ctx, analysis.Analysis{Results: []analysis.Result{failed}})
 	}
 	inconclusive := 0
@@ -509,7 +509,7 @@ func (r *rollout) failedUpgrade(ctx context.Context, err error) (*RolloutReport,
 		// Nothing was applied (a refused stage, a chart that does not render).
 		return nil, err
 	}
-	failed := analysis.Result{Workload: "-", Check: "rollout", Status: analysis.Fail, Detail: err.Error()}
+	failed := analysis.Result{Check: "rollout", Status: analysis.Fail, Detail: err.Error()}
 	return r.rollback(ctx, analysis.Analysis{Results: []analysis.Result{failed}}), nil
 }
 
@@ -536,6 +536,11 @@ func (r *rollout) rollback(ctx context.Context, a analysis.Analysis) *RolloutRep
 func describe(rs []analysis.Result) string {
 	var parts []string
 	for _, res := range rs {
+		if res.Workload == "" {
+			// The release's own: a webhook, the rollout of a step.
+			parts = append(parts, fmt.Sprintf("%s: %s", res.Check, res.Detail))
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s of %s: %s", res.Check, res.Workload, res.Detail))
 	}
 	return strings.Join(parts, "; ")
