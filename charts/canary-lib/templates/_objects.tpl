@@ -17,6 +17,9 @@ described in README.md.
 ---
 {{ include "canary-lib.autoscalers" . }}
 {{- end }}
+{{- with .configs }}
+{{- include "canary-lib.configs" $ }}
+{{- end }}
 {{- end }}
 {{- if eq $part "all" }}
 ---
@@ -179,7 +182,87 @@ and values (the track's dict).
 {{- if eq $track "canary" -}}
 {{- $args = dict "root" $in.root "track" $track "name" (printf "%s-canary" $in.name) "image" $s.canaryImage "pullPolicy" $s.canaryPullPolicy "values" ($in.canary | default dict) -}}
 {{- end -}}
+{{- $_ := set $args "configNames" (include "canary-lib.configNames" (list $in $track) | fromYaml) -}}
 {{- include $in.podSpecTemplate $args -}}
+{{- end -}}
+
+{{/*
+canary-lib.configNames: (list spec track) -> YAML map of the ConfigMap and Secret
+names of the dict's configs to the names this track's pods read: the canary reads
+its copies while its pods run (hazard 12: a new version's configuration reaches the
+canary first), production and a canary without pods the originals.
+*/}}
+{{- define "canary-lib.configNames" -}}
+{{- $in := index . 0 -}}
+{{- $track := index . 1 -}}
+{{- $s := include "canary-lib.settings" $in | fromYaml -}}
+{{- $names := dict -}}
+{{- range $i, $c := $in.configs | default list -}}
+{{- $name := dig "production" "metadata" "name" "" $c -}}
+{{- if not $name -}}
+{{- fail (printf "canary-lib (%s): configs[%d] needs production: a ConfigMap or Secret with metadata.name" $in.name $i) -}}
+{{- end -}}
+{{- if and (eq $track "canary") $s.canaryUp -}}
+{{- $_ := set $names $name (include "canary-lib.configCopyName" $name) -}}
+{{- else -}}
+{{- $_ := set $names $name $name -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $names -}}
+{{- end -}}
+
+{{/*
+canary-lib.configName: (list podArgs NAME) -> the name of ConfigMap or Secret NAME
+that the pods of this track read; for the chart's pod spec template, whose argument
+is podArgs. NAME itself when it is not among the dict's configs.
+*/}}
+{{- define "canary-lib.configName" -}}
+{{- $args := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- index ($args.configNames | default dict) $name | default $name -}}
+{{- end -}}
+
+{{/*
+canary-lib.configCopyName: NAME -> NAME-canary, the renderer's name for the
+canary's copy; a name too long for the suffix (253 characters) keeps its first
+characters and a hash of the whole before it, as the renderer shortens it.
+*/}}
+{{- define "canary-lib.configCopyName" -}}
+{{- $n := printf "%s-canary" . -}}
+{{- if gt (len $n) 253 -}}
+{{- $n = printf "%s-%s-canary" (regexReplaceAll "[-.]+$" (trunc 235 .) "") (trunc 10 (sha256sum .)) -}}
+{{- end -}}
+{{- $n -}}
+{{- end -}}
+
+{{/*
+canary-lib.configs: the dict's configs: each production object as given and,
+while canary pods run, the canary's object (default: production's) as the copy
+the canary reads: named by canary-lib.configCopyName, annotated
+helm-canary.io/copy-of, never immutable (the next canary version updates it).
+*/}}
+{{- define "canary-lib.configs" -}}
+{{- $s := include "canary-lib.settings" . | fromYaml -}}
+{{- $in := . -}}
+{{- range $i, $c := $in.configs | default list -}}
+{{- $p := $c.production -}}
+{{- $name := dig "metadata" "name" "" ($p | default dict) -}}
+{{- if not (has (printf "%v" (index ($p | default dict) "kind")) (list "ConfigMap" "Secret")) -}}
+{{- fail (printf "canary-lib (%s): configs[%d].production must be a ConfigMap or Secret" $in.name $i) -}}
+{{- end }}
+---
+{{ toYaml $p }}
+{{- if $s.canaryUp }}
+{{- $copy := deepCopy ($c.canary | default $p) -}}
+{{- $meta := deepCopy ($copy.metadata | default dict) -}}
+{{- $_ := set $meta "name" (include "canary-lib.configCopyName" $name) -}}
+{{- $_ := set $meta "annotations" (merge (dict "helm-canary.io/copy-of" $name) ($meta.annotations | default dict)) -}}
+{{- $_ := set $copy "metadata" $meta -}}
+{{- $copy = omit $copy "immutable" }}
+---
+{{ toYaml $copy }}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
