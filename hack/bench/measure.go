@@ -9,17 +9,20 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/helm-canary/helm-canary/internal/benchstream"
 )
 
 // job is one benchmarked command: a separate process that reads Input on
 // stdin and writes stdout to a file, so that its output size can be reported
 // and no pipe reader on our side influences its timing.
 type job struct {
-	Name  string   // row label
-	N     int      // workloads in the input stream
-	Argv  []string // program and arguments
-	Input string   // file fed on stdin; empty means /dev/null
-	Dir   string   // working directory; empty means ours
+	Name  string            // row label
+	Shape benchstream.Shape // layout of the input stream
+	N     int               // workloads in the input stream
+	Argv  []string          // program and arguments
+	Input string            // file fed on stdin; empty means /dev/null
+	Dir   string            // working directory; empty means ours
 }
 
 // sample is what one run of a job measured.
@@ -32,9 +35,10 @@ type sample struct {
 
 // result is the summary of all runs of a job.
 type result struct {
-	Name string   `json:"name"`
-	N    int      `json:"n"`
-	Argv []string `json:"argv"`
+	Name  string            `json:"name"`
+	Shape benchstream.Shape `json:"shape"`
+	N     int               `json:"n"`
+	Argv  []string          `json:"argv"`
 	// WallMedian is the figure every ratio uses: the median over runs (the
 	// lower middle one for an even count, so it is always a measured value).
 	// It resists a single disturbed run on a shared machine; WallMin is the
@@ -107,7 +111,7 @@ func runOnce(j job, outPath string) (sample, error) {
 func runJobs(jobs []job, runs int, outPrefix string, logf func(string, ...any)) ([]*result, error) {
 	res := make([]*result, len(jobs))
 	for i, j := range jobs {
-		res[i] = &result{Name: j.Name, N: j.N, Argv: j.Argv}
+		res[i] = &result{Name: j.Name, Shape: j.Shape, N: j.N, Argv: j.Argv}
 	}
 	for r := 1; r <= runs; r++ {
 		for i, j := range jobs {
@@ -115,7 +119,7 @@ func runJobs(jobs []job, runs int, outPrefix string, logf func(string, ...any)) 
 			if err != nil {
 				return nil, err
 			}
-			logf("run %d/%d  %-34s %8.3fs  %7.1f MB", r, runs, j.Name, s.Wall.Seconds(), kibToMB(s.MaxRSS))
+			logf("run %d/%d  %-5s %-34s %8.3fs  %7.1f MB", r, runs, j.Shape, j.Name, s.Wall.Seconds(), kibToMB(s.MaxRSS))
 			res[i].samples = append(res[i].samples, s)
 		}
 	}

@@ -6,23 +6,28 @@ import (
 	"testing"
 )
 
-// TestReport checks the arithmetic the PASS/FAIL verdicts rest on, and that
-// the extrapolated kustomize row can never be mistaken for a measurement.
+// TestReport checks the arithmetic the PASS/FAIL verdicts rest on, per stream
+// shape, and that the extrapolated kustomize row can never be mistaken for a
+// measurement.
 func TestReport(t *testing.T) {
 	row := func(wall float64, rssKiB int64) *result {
 		return &result{WallMedian: wall, WallMin: wall, MaxRSSKiB: rssKiB}
 	}
-	o := &options{n: 3000, kustomizeN: 300, runs: 3, allMax: 1.5, fewMax: 0.3, rssMaxMB: 200}
+	o := &options{n: 3000, kustomizeN: 300, runs: 3, allMax: 1.2, fewMax: 0.15, rssMaxMB: 150,
+		shapes: []benchstream.Shape{benchstream.Block, benchstream.Flow}}
 	res := []*result{
-		row(1.4, 250_000), // all targeted: 1.4x the floor, 256 MB
-		row(0.2, 20_000),  // 10 targeted: 0.2x
-		row(1.0, 14_000),  // floor
+		row(1.1, 150_000), // block, all targeted: 1.1x the floor, 153.6 MB
+		row(0.1, 20_000),  // block, 10 targeted: 0.1x
+		row(1.0, 14_000),  // block floor
+		row(2.0, 100_000), // flow, all targeted: 2.5x the floor
+		row(0.1, 20_000),  // flow, 10 targeted: 0.125x
+		row(0.8, 14_000),  // flow floor
 		row(0.1, 20_000),  // all targeted at N=300
-		row(2.0, 90_000),  // kustomize at N=300
+		row(2.2, 90_000),  // kustomize at N=300
 	}
-	r := newReport(o, benchstream.Stats{}, benchstream.Stats{}, res)
+	r := newReport(o, make([]benchstream.Stats, 2), benchstream.Stats{}, res)
 
-	want := []string{"PASS", "PASS", "FAIL", "INFO", "INFO"}
+	want := []string{"PASS", "PASS", "FAIL", "FAIL", "PASS", "PASS", "INFO", "INFO"}
 	if len(r.Checks) != len(want) {
 		t.Fatalf("%d checks, want %d", len(r.Checks), len(want))
 	}
@@ -31,23 +36,32 @@ func TestReport(t *testing.T) {
 			t.Errorf("check %q: %s, want %s", c.Name, c.Status, want[i])
 		}
 	}
-	if got := r.Checks[3].Value; got < 14.28 || got > 14.29 { // 2.0*10/1.4
-		t.Errorf("extrapolated kustomize/render = %v, want 20/1.4", got)
+	if !strings.HasPrefix(r.Checks[3].Name, "flow: ") || r.Checks[3].Value != 2.5 {
+		t.Errorf("check %q = %v, want flow's 2.0/0.8", r.Checks[3].Name, r.Checks[3].Value)
 	}
-	if got := r.Checks[4].Value; got != 20 {
-		t.Errorf("measured kustomize/render = %v, want 20", got)
+	if f := r.Shapes[1]; f.Shape != benchstream.Flow || f.AllNsPerOp != 2e9 || f.FewRatio != 0.125 || f.FloorNsPerOp != 0.8e9 {
+		t.Errorf("flow figures %+v", f)
+	}
+	if got := r.Checks[6].Value; got < 19.99 || got > 20.01 { // 2.2*10/1.1: block's render
+		t.Errorf("extrapolated kustomize/render = %v, want 22/1.1", got)
+	}
+	if got := r.Checks[7].Value; got < 21.99 || got > 22.01 {
+		t.Errorf("measured kustomize/render = %v, want 22", got)
 	}
 	if !r.failed() {
 		t.Error("failed() = false with a FAIL check")
 	}
 
 	last := r.Results[len(r.Results)-1]
-	if !last.Extrapolated || last.N != 3000 || last.WallMedian != 20 {
+	if !last.Extrapolated || last.N != 3000 || last.WallMedian < 21.99 || last.WallMedian > 22.01 {
 		t.Errorf("last row %+v, want the kustomize time extrapolated to N=3000", last)
 	}
 	for _, out := range []string{r.markdown(), text(r)} {
 		if !strings.Contains(out, "EXTRAPOLATED") || !strings.Contains(out, "LOWER BOUND") {
 			t.Errorf("output does not flag the extrapolation:\n%s", out)
+		}
+		if !strings.Contains(out, "all targeted ns/op") || !strings.Contains(out, "2.5x") {
+			t.Errorf("output lacks the per-shape ns/op and ratios:\n%s", out)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -78,6 +79,60 @@ func TestStreamShape(t *testing.T) {
 	for name, app := range podApp {
 		if selects[name] != app {
 			t.Errorf("Service %s selects app=%q, Deployment pods have app=%q", name, selects[name], app)
+		}
+	}
+}
+
+// TestShapesHoldTheSameObjects: every shape is the Block stream written another
+// way, so the renderer's figures on them compare like with like. Each document
+// decodes to the same value as Block's, its Source header is Helm's, and each
+// shape really has the layout it is named for.
+func TestShapesHoldTheSameObjects(t *testing.T) {
+	const n = 40
+	decode := func(b []byte) []any {
+		t.Helper()
+		var out []any
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var v any
+			if err := dec.Decode(&v); errors.Is(err, io.EOF) {
+				return out
+			} else if err != nil {
+				t.Fatalf("document %d: %v", len(out)+1, err)
+			}
+			out = append(out, v)
+		}
+	}
+	block := decode(Bytes(n))
+	for _, shape := range Shapes[1:] {
+		in := ShapeBytes(n, shape)
+		got := decode(in)
+		if len(got) != len(block) {
+			t.Fatalf("%s: %d documents, block %d", shape, len(got), len(block))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], block[i]) {
+				t.Errorf("%s: document %d is\n%v\nblock has\n%v", shape, i+1, got[i], block[i])
+			}
+		}
+		if c := strings.Count(string(in), "---\n# Source: bench/templates/wl-"); c != 3*n {
+			t.Errorf("%s: %d Source headers, want %d", shape, c, 3*n)
+		}
+		switch shape {
+		case Flow:
+			for _, want := range []string{"labels: {app: ", "metadata: {name: ", "ports: [{name: http", "matchLabels: {app: "} {
+				if !strings.Contains(string(in), want) {
+					t.Errorf("flow stream has no %q", want)
+				}
+			}
+		case Mixed:
+			crlf := strings.Count(string(in), "\r\n")
+			if crlf == 0 || crlf == strings.Count(string(in), "\n") {
+				t.Errorf("mixed stream has %d CRLF line ends: want some, not all", crlf)
+			}
+			if !strings.Contains(string(in), "version: v1 # bumped by CI\r\n") || !strings.Contains(string(in), "    # Standard labels") {
+				t.Error("mixed stream lacks its comments")
+			}
 		}
 	}
 }
