@@ -299,12 +299,22 @@ func plainScalar(v []byte) string {
 // an encoder's event queue only grows, so one encoder for a whole stream holds every
 // document it ever wrote (hundreds of megabytes for a large release).
 func encodeNode(buf *bytes.Buffer, node *yaml.RNode) error {
+	start := buf.Len()
+	if emitBlock(buf, node.Document()) {
+		if verifyEmit != nil {
+			verifyEmit(node, buf.Bytes()[start:])
+		}
+		return nil
+	}
 	enc := yaml.NewEncoder(buf)
 	if err := enc.Encode(node.Document()); err != nil {
 		return fmt.Errorf("encoding %s %s: %w", node.GetKind(), node.GetName(), err)
 	}
 	return enc.Close()
 }
+
+// verifyEmit, when set (by tests), sees every document emitBlock wrote.
+var verifyEmit func(node *yaml.RNode, emitted []byte)
 
 // scanSelector reads a Service's spec.selector from a plainly laid out block-style
 // document without parsing it. ok is false whenever the layout is anything else, and
