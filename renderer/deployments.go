@@ -313,8 +313,12 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 	return r.encodeSplit(w, d, canarySource, production, autoscaled, canaryReplicas)
 }
 
-// spliceEnabled lets tests compare the splicing path with the encoding path.
-var spliceEnabled = true
+// spliceEnabled lets tests compare the splicing path with the encoding path;
+// encodedSplits counts the Deployments that took the encoding path.
+var (
+	spliceEnabled = true
+	encodedSplits int
+)
 
 // spliceSplit writes production and canary as edits of their sources' bytes, when
 // production keeps its own pod template. It returns false, without error, when the
@@ -324,7 +328,7 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	meta, spec := lookup(n, "metadata"), lookup(n, "spec")
 
 	production := newSplicer(w.d.doc.body)
-	production.setKey(field(meta, "labels"), r.track, TrackProduction)
+	production.setLabel(meta, r.track, TrackProduction)
 	production.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackProduction)
 	if autoscaled {
 		production.deleteEntry(spec, "replicas")
@@ -338,7 +342,7 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	meta, spec = lookup(c, "metadata"), lookup(c, "spec")
 	canary := newSplicer(canaryDoc.body)
 	canary.replaceScalar(field(meta, "name"), scalarText(w.name+CanarySuffix)) // quoted if the name needs it
-	canary.setKey(field(meta, "labels"), r.track, TrackCanary)
+	canary.setLabel(meta, r.track, TrackCanary)
 	canary.setKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
 	canary.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackCanary)
 	renameConfigRefs(lookup(spec, "template"), r.namespaceOf(w.d.ns), w.configRenames, func(n *yaml.Node, to string) {
@@ -416,6 +420,7 @@ func (w *workload) canaryReplicas(up int32) int32 {
 // encodeSplit builds production and canary as trees and encodes them: the general
 // path, for pinned templates and layouts the splicer does not edit.
 func (r *release) encodeSplit(w *workload, d, canarySource *yaml.RNode, production *yaml.Node, autoscaled bool, canaryReplicas int32) error {
+	encodedSplits++
 	// The canary is the Deployment as rendered now: copy before production changes.
 	canary := canarySource.Copy()
 	c := canary.YNode()

@@ -15,10 +15,12 @@ import (
 // and encoding, the most expensive part of a render, is skipped.
 //
 // Every edit checks that the bytes at the reported position are what the parsed
-// node says they are, in a plain block layout. If any check fails (flow style,
-// quoting, tabs, non-ASCII before the position...) the splicer reports failure and
-// the caller re-encodes the node instead, so an unusual layout costs speed, never
-// correctness. TestSpliceMatchesEncode pins that both paths give the same objects.
+// node says they are, in a block layout or a one-line flow mapping ({app: x}). If
+// any check fails (quoting, tabs, non-ASCII before the position...) the splicer
+// reports failure and the caller re-encodes the node instead, so an unusual layout
+// costs speed, never correctness. A line it adds ends as the line it is put before
+// does, so a template written with CRLF line ends keeps them.
+// TestSpliceMatchesEncode pins that both paths give the same objects.
 type splicer struct {
 	body  []byte
 	lines []int // byte offset of the start of each line (line 1 at index 0)
@@ -79,9 +81,18 @@ func (s *splicer) keyLine(key *yaml.Node) (start, indent int) {
 	return start, off - start
 }
 
-// insertKey adds "key: value" as the first entry of a block mapping.
+// insertKey adds "key: value" as the first entry of a mapping: a line of its own in
+// a block mapping, "key: value, " in a flow mapping.
 func (s *splicer) insertKey(m *yaml.Node, key, value string) {
-	if !s.ok || m == nil || m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 || len(m.Content) == 0 || field(m, key) != nil {
+	if !s.ok || m == nil || m.Kind != yaml.MappingNode || field(m, key) != nil {
+		s.ok = false
+		return
+	}
+	if m.Style&yaml.FlowStyle != 0 {
+		s.insertFlow(m, key+": "+value)
+		return
+	}
+	if len(m.Content) == 0 {
 		s.ok = false
 		return
 	}
@@ -90,7 +101,71 @@ func (s *splicer) insertKey(m *yaml.Node, key, value string) {
 		s.ok = false
 		return
 	}
-	s.edits = append(s.edits, edit{at: start, text: strings.Repeat(" ", indent) + key + ": " + value + "\n"})
+	s.edits = append(s.edits, edit{at: start, text: strings.Repeat(" ", indent) + key + ": " + value + s.eol(start)})
+}
+
+// insertFlow puts entry ("key: value") first in a flow mapping: before its first
+// key, or between the braces of {}.
+func (s *splicer) insertFlow(m *yaml.Node, entry string) {
+	if !flowSafe(entry) {
+		s.ok = false
+		return
+	}
+	if len(m.Content) == 0 {
+		off := s.at(m.Line, m.Column)
+		if off < 0 || off >= len(s.body) || s.body[off] != '{' {
+			s.ok = false
+			return
+		}
+		s.edits = append(s.edits, edit{at: off + 1, text: entry})
+		return
+	}
+	off := s.keyStart(m.Content[0])
+	if off < 0 {
+		s.ok = false
+		return
+	}
+	s.edits = append(s.edits, edit{at: off, text: entry + ", "})
+}
+
+// keyStart returns the offset of a scalar key's first character, checking that the
+// bytes there start the key as written.
+func (s *splicer) keyStart(k *yaml.Node) int {
+	off := s.at(k.Line, k.Column)
+	if off < 0 || k.Kind != yaml.ScalarNode {
+		return -1
+	}
+	switch k.Style {
+	case 0:
+		if !bytes.HasPrefix(s.body[off:], []byte(k.Value)) {
+			return -1
+		}
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if off >= len(s.body) || (s.body[off] != '"' && s.body[off] != '\'') {
+			return -1
+		}
+	default:
+		return -1
+	}
+	return off
+}
+
+// flowSafe reports whether text (our own "key: value" entries) reads the same inside
+// a flow mapping: no flow indicator or comment start outside a double-quoted value.
+func flowSafe(text string) bool {
+	if i := strings.Index(text, `: "`); i >= 0 && strings.HasSuffix(text, `"`) {
+		text = text[:i+2]
+	}
+	return !strings.ContainsAny(text, ",[]{}#\n") && strings.Count(text, ": ") == 1
+}
+
+// eol is the line end of the line starting at off: what a line inserted before it
+// ends with.
+func (s *splicer) eol(off int) string {
+	if i := bytes.IndexByte(s.body[off:], '\n'); i > 0 && s.body[off+i-1] == '\r' {
+		return "\r\n"
+	}
+	return "\n"
 }
 
 // setKey sets "key: value" in a block mapping: the value replaced where the key is
@@ -101,6 +176,16 @@ func (s *splicer) setKey(m *yaml.Node, key, value string) {
 		return
 	}
 	s.insertKey(m, key, value)
+}
+
+// setLabel sets a label in an object's metadata, adding the labels mapping when
+// the object has none.
+func (s *splicer) setLabel(meta *yaml.Node, key, value string) {
+	if labels := field(meta, "labels"); labels != nil {
+		s.setKey(labels, key, value)
+		return
+	}
+	s.setNested(meta, "labels", [2]string{key, value})
 }
 
 // setNested sets "key: value" entries (values written by scalarText) in the block
@@ -119,8 +204,12 @@ func (s *splicer) setNested(m *yaml.Node, parent string, entries ...[2]string) {
 		}
 		return
 	}
-	if !s.ok || m == nil || m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 {
+	if !s.ok || m == nil || m.Kind != yaml.MappingNode {
 		s.ok = false
+		return
+	}
+	if m.Style&yaml.FlowStyle != 0 {
+		s.setNestedFlow(m, parent, entries)
 		return
 	}
 	at := -1
@@ -139,12 +228,46 @@ func (s *splicer) setNested(m *yaml.Node, parent string, entries ...[2]string) {
 		s.ok = false
 		return
 	}
-	pad := strings.Repeat(" ", indent)
-	text := pad + parent + ":\n"
+	pad, eol := strings.Repeat(" ", indent), s.eol(start)
+	text := pad + parent + ":" + eol
 	for _, e := range entries {
-		text += pad + "  " + e[0] + ": " + e[1] + "\n"
+		text += pad + "  " + e[0] + ": " + e[1] + eol
 	}
 	s.edits = append(s.edits, edit{at: start, text: text})
+}
+
+// setNestedFlow is setNested for a flow mapping m without parent: "parent: {...}"
+// goes in before the first entry that is not the name or namespace, or after the
+// last one.
+func (s *splicer) setNestedFlow(m *yaml.Node, parent string, entries [][2]string) {
+	var inner []string
+	for _, e := range entries {
+		if !flowSafe(e[0] + ": " + e[1]) {
+			s.ok = false
+			return
+		}
+		inner = append(inner, e[0]+": "+e[1])
+	}
+	text := parent + ": {" + strings.Join(inner, ", ") + "}"
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i].Value; k != "name" && k != "namespace" {
+			if off := s.keyStart(m.Content[i]); off >= 0 {
+				s.edits = append(s.edits, edit{at: off, text: text + ", "})
+				return
+			}
+			s.ok = false
+			return
+		}
+	}
+	end := -1
+	if n := len(m.Content); n > 0 {
+		end = s.scalarEnd(m.Content[n-1])
+	}
+	if end < 0 {
+		s.ok = false
+		return
+	}
+	s.edits = append(s.edits, edit{at: end, text: ", " + text})
 }
 
 // replaceScalar replaces a plain one-line scalar value.
@@ -160,22 +283,63 @@ func (s *splicer) replace(v *yaml.Node, text string, quoted bool) {
 		s.ok = false
 		return
 	}
+	off := s.at(v.Line, v.Column)
+	end := s.scalarEnd(v)
+	if off < 0 || end < 0 || (v.Style != 0 && !quoted) {
+		s.ok = false
+		return
+	}
+	if s.inFlow(off) && !flowSafe("k: "+text) {
+		s.ok = false
+		return
+	}
+	s.edits = append(s.edits, edit{at: off, del: end - off, text: text})
+}
+
+// scalarEnd returns the offset just past a one-line scalar as written: plain, or
+// double-quoted without escapes. It checks the bytes are the value and that what
+// follows ends it (a blank, a line end, a comment, or a flow mapping's , or }).
+func (s *splicer) scalarEnd(v *yaml.Node) int {
+	if v == nil || v.Kind != yaml.ScalarNode {
+		return -1
+	}
 	old := v.Value
-	if v.Style == yaml.DoubleQuotedStyle {
-		old = `"` + v.Value + `"`
+	switch v.Style {
+	case 0:
+	case yaml.DoubleQuotedStyle:
 		if strings.ContainsAny(v.Value, `"\\`) {
-			s.ok = false
-			return
+			return -1
 		}
+		old = `"` + v.Value + `"`
+	default:
+		return -1
 	}
 	off := s.at(v.Line, v.Column)
 	end := off + len(old)
 	if off < 0 || end > len(s.body) || string(s.body[off:end]) != old ||
-		(end < len(s.body) && !strings.ContainsRune(" \t\r\n#", rune(s.body[end]))) {
-		s.ok = false
-		return
+		(end < len(s.body) && !strings.ContainsRune(" \t\r\n#,}]", rune(s.body[end]))) {
+		return -1
 	}
-	s.edits = append(s.edits, edit{at: off, del: len(old), text: text})
+	return end
+}
+
+// inFlow reports whether off may be inside a flow collection on its line: an open
+// brace or bracket before it that is not closed, or a quote that makes counting
+// them unsure.
+func (s *splicer) inFlow(off int) bool {
+	start := bytes.LastIndexByte(s.body[:off], '\n') + 1
+	depth := 0
+	for _, c := range s.body[start:off] {
+		switch c {
+		case '"', '\'':
+			return true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		}
+	}
+	return depth > 0
 }
 
 // scalarText is how the encoder writes a string: plain, or quoted when plain would
@@ -188,12 +352,17 @@ func scalarText(v string) string {
 	return strings.TrimSuffix(string(out), "\n")
 }
 
-// deleteEntry removes a "key: scalar" line from a block mapping.
+// deleteEntry removes a "key: scalar" entry from a mapping: its line from a block
+// mapping, the entry and one comma next to it from a one-line flow mapping.
 func (s *splicer) deleteEntry(m *yaml.Node, key string) {
 	for i := 0; s.ok && i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if k.Value != key {
 			continue
+		}
+		if m.Style&yaml.FlowStyle != 0 {
+			s.deleteFlowEntry(k, v)
+			return
 		}
 		start, _ := s.keyLine(k)
 		if start < 0 || v.Kind != yaml.ScalarNode || v.Line != k.Line || v.Style != 0 {
@@ -207,6 +376,37 @@ func (s *splicer) deleteEntry(m *yaml.Node, key string) {
 		s.edits = append(s.edits, edit{at: start, del: end - start})
 		return
 	}
+}
+
+func (s *splicer) deleteFlowEntry(k, v *yaml.Node) {
+	from, to := s.keyStart(k), s.scalarEnd(v)
+	if from < 0 || to < 0 || k.Line != v.Line {
+		s.ok = false
+		return
+	}
+	isBlank := func(c byte) bool { return c == ' ' || c == '\t' }
+	after := to
+	for after < len(s.body) && isBlank(s.body[after]) {
+		after++
+	}
+	if after < len(s.body) && s.body[after] == ',' { // "key: v, next": drop "key: v, "
+		after++
+		for after < len(s.body) && isBlank(s.body[after]) {
+			after++
+		}
+		s.edits = append(s.edits, edit{at: from, del: after - from})
+		return
+	}
+	before := from
+	for before > 0 && isBlank(s.body[before-1]) {
+		before--
+	}
+	if before > 0 && s.body[before-1] == ',' { // "prev, key: v}": drop ", key: v"
+		before--
+	} else {
+		before = from // the only entry: {} is left
+	}
+	s.edits = append(s.edits, edit{at: before, del: to - before})
 }
 
 // apply returns the edited bytes, or false if any edit could not be placed.

@@ -207,6 +207,13 @@ func scanKindAndName(body []byte) (kind, name string) {
 				inMetadata = true
 				metaIndent = -1
 				metadatas++
+			} else if ok {
+				// metadata: {name: x, labels: {...}}, as flow-style generators write it.
+				metadatas++
+				if n, ok := flowName(v); ok {
+					names++
+					name = n
+				}
 			}
 			continue
 		}
@@ -235,6 +242,85 @@ func scanKindAndName(body []byte) (kind, name string) {
 		name = ""
 	}
 	return kind, name
+}
+
+// flowName reads name from a one-line flow mapping such as "{name: x, labels:
+// {app: x}}" holding exactly one top-level name entry with a plain value. Anything
+// it cannot be sure of is ok == false.
+func flowName(v []byte) (name string, ok bool) {
+	keys, values, ok := flowEntries(v)
+	names := 0
+	for i, k := range keys {
+		if k == "name" {
+			names++
+			name = plainScalar([]byte(values[i]))
+		}
+	}
+	if !ok || names != 1 || name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// flowEntries splits a one-line flow mapping into its top-level keys and their
+// values as written. ok is false for anything it cannot be sure of: quotes,
+// anchors, aliases, tags, comments, a key without ": ", a mapping that goes on over
+// the next lines.
+func flowEntries(v []byte) (keys, values []string, ok bool) {
+	s := strings.TrimSpace(string(v))
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.ContainsAny(s, "\"'&*!|>%@`#?\t") {
+		return nil, nil, false
+	}
+	body := s[1 : len(s)-1]
+	var entries []string
+	depth, start := 0, 0
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth < 0 {
+				return nil, nil, false
+			}
+		case ',':
+			if depth == 0 {
+				entries = append(entries, body[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if depth != 0 {
+		return nil, nil, false
+	}
+	if last := strings.TrimSpace(body[start:]); last != "" || len(entries) > 0 {
+		entries = append(entries, body[start:])
+	}
+	for i, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" && i == len(entries)-1 && i > 0 {
+			break // a trailing comma
+		}
+		k, val, found := strings.Cut(e, ": ")
+		if !found || !scanKey(k) {
+			return nil, nil, false
+		}
+		keys, values = append(keys, k), append(values, strings.TrimSpace(val))
+	}
+	return keys, values, true
+}
+
+// scanKey reports whether k is a label-like key written plain: letters, digits and
+// - . _ / only.
+func scanKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // opensQuote reports whether a line leaves a quoted scalar open at its end: the
@@ -363,8 +449,23 @@ func scanSelector(body []byte) (selector map[string]string, ok bool) {
 					return nil, false
 				}
 				if k == "selector" {
-					if v != "" || found {
+					if found {
 						return nil, false
+					}
+					if v != "" {
+						// selector: {app: x}, as flow-style generators write it.
+						keys, values, ok := flowEntries([]byte(v))
+						if !ok {
+							return nil, false
+						}
+						selector = map[string]string{}
+						for i, k := range keys {
+							if selector[k] = plainScalar([]byte(values[i])); selector[k] == "" {
+								return nil, false
+							}
+						}
+						found = true
+						continue
 					}
 					found, state, selIndent, selector = true, inSelector, -1, map[string]string{}
 				}
