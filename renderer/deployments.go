@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -333,7 +334,7 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	if autoscaled {
 		production.deleteEntry(spec, "replicas")
 	}
-	productionBytes, ok := production.apply()
+	productionOut, ok := production.apply(w.d.doc.header)
 	if !ok {
 		return false, nil
 	}
@@ -372,13 +373,14 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	default:
 		canary.insertKey(spec, "replicas", strconv.Itoa(int(w.canaryReplicas(canaryReplicas))))
 	}
-	canaryBytes, ok := canary.apply()
+	canaryOut, ok := canary.apply(attachHeader(w.source, w.filename))
 	if !ok {
 		return false, nil
 	}
 
-	w.d.doc.out = append(append([]byte{}, w.d.doc.header...), productionBytes...)
-	w.canary = attachBytes(w.d.doc, w.source, w.filename, canaryBytes)
+	w.d.doc.out = productionOut
+	w.canary = &document{out: canaryOut, generated: true}
+	w.d.doc.after = append(w.d.doc.after, w.canary)
 	w.canary.kind, w.canary.name, w.canary.ns = "Deployment", w.name+CanarySuffix, w.d.ns
 	return true, nil
 }
@@ -519,33 +521,35 @@ func setCanaryMinReplicas(hpa *yaml.Node, n int32) error {
 // Helm 4's filename annotation, so that `--show-only` and Helm 4's file split keep
 // working.
 func attach(origin *document, source, filename string, n *yaml.RNode) (*document, error) {
-	var buf bytes.Buffer
-	buf.WriteString("---\n")
 	if filename != "" {
 		annotations := lookupCreate(n.YNode(), "metadata", "annotations")
 		setField(annotations, helm4FilenameAnnotation, stringNode(filename))
-	} else if source != "" {
-		buf.WriteString("# Source: " + source + "\n")
 	}
-	if err := encodeNode(&buf, n); err != nil {
+	// Encoded into a scratch buffer and kept at its exact size: a release holds
+	// thousands of these until the output is written.
+	buf := scratch.Get().(*bytes.Buffer)
+	defer scratch.Put(buf)
+	buf.Reset()
+	buf.Write(attachHeader(source, filename))
+	if err := encodeNode(buf, n); err != nil {
 		return nil, err
 	}
-	doc := &document{out: buf.Bytes(), kind: n.GetKind(), name: n.GetName(), ns: n.GetNamespace(), generated: true}
+	doc := &document{out: bytes.Clone(buf.Bytes()), kind: n.GetKind(), name: n.GetName(), ns: n.GetNamespace(), generated: true}
 	origin.after = append(origin.after, doc)
 	return doc, nil
 }
 
-// attachBytes files an already written document body after its origin, under a
-// separator and the origin's Source comment (Helm 3); a Helm 4 body already carries
-// the origin's filename annotation.
-func attachBytes(origin *document, source, filename string, body []byte) *document {
+var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// attachHeader is the separator and, for Helm 3, the origin's Source comment that
+// a document derived from it starts with; a Helm 4 body carries the origin's
+// filename annotation instead.
+func attachHeader(source, filename string) []byte {
 	header := "---\n"
 	if filename == "" && source != "" {
 		header += "# Source: " + source + "\n"
 	}
-	doc := &document{out: append([]byte(header), body...), generated: true}
-	origin.after = append(origin.after, doc)
-	return doc
+	return []byte(header)
 }
 
 // images lists a pod template's container images.

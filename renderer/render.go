@@ -1,8 +1,10 @@
 package renderer
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -32,12 +34,68 @@ type WorkloadSummary struct {
 // Render transforms a manifest stream for opts.Stage. On error it returns no
 // manifest at all: a caller must never apply half a transformation.
 func Render(in []byte, opts Options) (Result, error) {
-	if err := opts.validate(); err != nil {
+	r, size, err := prepare(in, opts)
+	if err != nil {
 		return Result{}, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	if err := writeDocuments(&docWriter{w: &buf}, r.docs); err != nil {
+		return Result{}, err
+	}
+	out, err := selectPart(buf.Bytes(), opts.Part)
+	if err != nil {
+		return Result{}, err
+	}
+	res := r.result()
+	res.Manifest = out
+	return res, nil
+}
+
+// RenderTo is Render writing the manifest to w instead of returning it, so that a
+// large release is not held in memory twice, as the documents and as the stream.
+// warn, if not nil, gets the warnings before anything is written. When rendering
+// fails nothing is written; a failing w can leave part of the manifest written.
+func RenderTo(w io.Writer, in []byte, opts Options, warn func(string)) (Result, error) {
+	if opts.Part != PartAll {
+		// The parts are cut from the whole stream.
+		res, err := Render(in, opts)
+		if err == nil {
+			for _, msg := range res.Warnings {
+				if warn != nil {
+					warn(msg)
+				}
+			}
+			_, err = w.Write(res.Manifest)
+		}
+		return res, err
+	}
+	r, _, err := prepare(in, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	res := r.result()
+	if warn != nil {
+		for _, msg := range res.Warnings {
+			warn(msg)
+		}
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := writeDocuments(&docWriter{w: bw}, r.docs); err != nil {
+		return res, err
+	}
+	return res, bw.Flush()
+}
+
+// prepare runs every step of the transformation and encodes what changed, so
+// that nothing can fail once writing starts but the writer; size bounds the output.
+func prepare(in []byte, opts Options) (*release, int, error) {
+	if err := opts.validate(); err != nil {
+		return nil, 0, err
 	}
 	docs := splitDocuments(in)
 	if !hasContent(docs) {
-		return Result{}, fmt.Errorf("no manifests in the input: pipe in the output of `helm template` or let Helm run the post-renderer")
+		return nil, 0, fmt.Errorf("no manifests in the input: pipe in the output of `helm template` or let Helm run the post-renderer")
 	}
 	r := &release{opts: opts, stage: opts.stage(), track: opts.trackLabel(), docs: docs}
 	if len(opts.Workloads) > 0 {
@@ -48,19 +106,19 @@ func Render(in []byte, opts Options) (Result, error) {
 	}
 	for _, step := range r.steps() {
 		if err := step(); err != nil {
-			return Result{}, err
+			return nil, 0, err
 		}
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(in) * 2)
-	if err := writeDocuments(&buf, docs); err != nil {
-		return Result{}, err
-	}
-	out, err := selectPart(buf.Bytes(), opts.Part)
+	size, err := outputSize(docs)
 	if err != nil {
-		return Result{}, err
+		return nil, 0, err
 	}
-	res := Result{Manifest: out, Warnings: r.warnings}
+	return r, size, nil
+}
+
+// result is what Render reports besides the manifest.
+func (r *release) result() Result {
+	res := Result{Warnings: r.warnings}
 	for _, w := range r.workloads {
 		s := WorkloadSummary{Name: w.name, ProductionPinned: w.pinned}
 		for _, svc := range w.services {
@@ -68,7 +126,7 @@ func Render(in []byte, opts Options) (Result, error) {
 		}
 		res.Workloads = append(res.Workloads, s)
 	}
-	return res, nil
+	return res
 }
 
 // steps is the order of the transformation, in one place. Deployments are the bulk

@@ -409,28 +409,33 @@ func (s *splicer) deleteFlowEntry(k, v *yaml.Node) {
 	s.edits = append(s.edits, edit{at: before, del: to - before})
 }
 
-// apply returns the edited bytes, or false if any edit could not be placed.
-func (s *splicer) apply() ([]byte, bool) {
+// apply returns prefix and the edited bytes, allocated once at their size, or false
+// if any edit could not be placed.
+func (s *splicer) apply(prefix []byte) ([]byte, bool) {
 	if !s.ok {
 		return nil, false
 	}
 	sort.SliceStable(s.edits, func(i, j int) bool { return s.edits[i].at < s.edits[j].at })
-	var out bytes.Buffer
-	out.Grow(len(s.body) + 128)
+	size := len(prefix) + len(s.body) + 1
+	for _, e := range s.edits {
+		size += len(e.text) - e.del
+	}
+	out := make([]byte, 0, size)
+	out = append(out, prefix...)
 	pos := 0
 	for _, e := range s.edits {
 		if e.at < pos {
 			return nil, false // overlapping edits: let the encoder do it
 		}
-		out.Write(s.body[pos:e.at])
-		out.WriteString(e.text)
+		out = append(out, s.body[pos:e.at]...)
+		out = append(out, e.text...)
 		pos = e.at + e.del
 	}
-	out.Write(s.body[pos:])
-	if n := out.Len(); n > 0 && out.Bytes()[n-1] != '\n' {
-		out.WriteByte('\n')
+	out = append(out, s.body[pos:]...)
+	if n := len(out); n > len(prefix) && out[n-1] != '\n' {
+		out = append(out, '\n')
 	}
-	return out.Bytes(), true
+	return out, true
 }
 
 // equalNode compares two YAML trees by value, ignoring styles and comments.

@@ -72,14 +72,10 @@ On any error it writes nothing to stdout and exits non-zero.`,
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)
 			}
-			res, err := renderer.Render(in, opts)
-			if err != nil {
-				return err
-			}
-			for _, w := range res.Warnings {
+			// Written as it goes: a large release is not held twice in memory.
+			_, err = renderer.RenderTo(cmd.OutOrStdout(), in, opts, func(w string) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", w)
-			}
-			_, err = cmd.OutOrStdout().Write(res.Manifest)
+			})
 			return err
 		},
 	}
