@@ -133,3 +133,17 @@ func TestEmitRandomTrees(t *testing.T) {
 		t.Errorf("emitBlock wrote only %d of the trees", emitted)
 	}
 }
+
+// TestPlainStringIsWhatMarshalWrites: the fast path of scalarText and emitBlock
+// agrees with yaml.v3 on strings it calls plain.
+func TestPlainStringIsWhatMarshalWrites(t *testing.T) {
+	for _, s := range []string{"canary", "production", "helm-canary.io/track", "wl-0001", "a.b_c/d-e", "v1", "Yes", "yes", "NO", "on", "True", "null", "Null", "y", "n", "x1e3", "inf", "nan", "e5", "_x", "9z"} {
+		out, err := yaml.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain := strings.TrimSuffix(string(out), "\n") == s; plainString(s) && !plain {
+			t.Errorf("plainString(%q) but yaml.v3 writes %q", s, out)
+		}
+	}
+}

@@ -345,6 +345,9 @@ func (s *splicer) inFlow(off int) bool {
 // scalarText is how the encoder writes a string: plain, or quoted when plain would
 // read as another type ("10", "true").
 func scalarText(v string) string {
+	if plainString(v) {
+		return v // what the encoder writes for it, without asking it
+	}
 	out, err := yaml.Marshal(v)
 	if err != nil {
 		return strconv.Quote(v)
