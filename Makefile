@@ -9,6 +9,8 @@ VERSION     := $(if $(VERSION),$(VERSION),dev)
 LDFLAGS     := -X main.version=$(VERSION)
 FUZZTIME    ?= 30s
 BENCH_N     ?= 3000
+# e.g. BENCH_FLAGS='-ratio-by cpu' on a shared machine (see hack/bench -help).
+BENCH_FLAGS ?=
 
 .PHONY: help build dist test test-unit testbin fuzz bench demo vet fmt clean
 
@@ -51,9 +53,9 @@ test-unit: ## the tests that need no API server (go test -short)
 fuzz: ## fuzz the renderer for FUZZTIME (default 30s)
 	$(GO) test ./renderer -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME)
 
-bench: build ## speed and memory against the yaml.v3 floor and kubectl kustomize, one run
+bench: build ## speed and memory per stream shape (block, flow, comments+CRLF) against the yaml.v3 floor, and kubectl kustomize, one run
 	$(GO) test ./renderer -run '^$$' -bench . -benchmem -benchtime 3x
-	$(GO) run ./hack/bench -n $(BENCH_N) -helm-canary bin/helm-canary -check
+	$(GO) run ./hack/bench -n $(BENCH_N) -helm-canary bin/helm-canary -check $(BENCH_FLAGS)
 
 demo: build ## walk examples/productpage through every stage on a local API server
 	$(GO) run ./hack/demo

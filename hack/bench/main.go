@@ -41,7 +41,7 @@
 //
 // Usage (from the module root, after make build):
 //
-//	go run ./hack/bench [-n 3000] [-shapes block,flow,mixed] [-kustomize-n 300] [-runs 3] [-check] [-json] [-out FILE]
+//	go run ./hack/bench [-n 3000] [-shapes block,flow,mixed] [-ratio-by wall|cpu] [-kustomize-n 300] [-runs 3] [-check] [-json] [-out FILE]
 package main
 
 import (
@@ -84,6 +84,7 @@ type options struct {
 	helmRuns          int
 	helmMax           float64
 	shapes            []benchstream.Shape
+	byCPU             bool // the ratio targets are checked on CPU time, not wall time
 }
 
 func main() { os.Exit(run()) }
@@ -102,12 +103,21 @@ func run() int {
 	flag.Float64Var(&o.allMax, "max-all-ratio", 1.2, "target, per shape: all-targeted render time / floor time at most this")
 	flag.Float64Var(&o.fewMax, "max-few-ratio", 0.15, "target, per shape: 10-targeted render time / floor time at most this")
 	flag.Float64Var(&o.rssMaxMB, "max-rss-mb", 150, "target, per shape: peak RSS of the all-targeted render at N at most this many MB (10^6 bytes)")
+	ratioBy := flag.String("ratio-by", "wall", "which time the ratio targets are checked on: wall, or cpu (user+system; steadier on a shared machine, and stricter, as it counts the garbage collector's work on other cores)")
 	shapes := flag.String("shapes", "block,flow,mixed", "comma-separated stream shapes to measure: block, flow (flow-style mappings and lists), mixed (comments and CRLF line ends)")
 	flag.IntVar(&o.helmRuns, "helm-runs", 5, "interleaved runs of `helm canary stage 10` and `helm upgrade --reuse-values` on a local API server; 0 skips them")
 	flag.Float64Var(&o.helmMax, "max-helm-ratio", 1.3, "target: helm canary stage / helm upgrade --reuse-values at most this")
 	flag.Parse()
 	if flag.NArg() > 0 || o.n < 1 || o.runs < 1 || o.kustomizeN < 0 {
 		flag.Usage()
+		return 2
+	}
+	switch *ratioBy {
+	case "wall":
+	case "cpu":
+		o.byCPU = true
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -ratio-by %q: want wall or cpu\n", *ratioBy)
 		return 2
 	}
 	for _, name := range strings.Split(*shapes, ",") {

@@ -83,8 +83,12 @@ func newReport(o *options, streams []benchstream.Stats, kst benchstream.Stats, r
 			FloorNsPerOp: floor.WallMedian * 1e9, AllRSSMB: kibToMB(all.MaxRSSKiB),
 			AllCPURatio: all.CPUMedian / floor.CPUMedian, FewCPURatio: few.CPUMedian / floor.CPUMedian}
 		r.Shapes = append(r.Shapes, f)
-		r.limit(fmt.Sprintf("%s: render all targeted / floor, wall, N=%d", sh, o.n), f.AllRatio, "x", o.allMax)
-		r.limit(fmt.Sprintf("%s: render %d targeted / floor, wall, N=%d", sh, min(fewTargets, o.n), o.n), f.FewRatio, "x", o.fewMax)
+		by, allRatio, fewRatio := "wall", f.AllRatio, f.FewRatio
+		if o.byCPU {
+			by, allRatio, fewRatio = "CPU", f.AllCPURatio, f.FewCPURatio
+		}
+		r.limit(fmt.Sprintf("%s: render all targeted / floor, %s, N=%d", sh, by, o.n), allRatio, "x", o.allMax)
+		r.limit(fmt.Sprintf("%s: render %d targeted / floor, %s, N=%d", sh, min(fewTargets, o.n), by, o.n), fewRatio, "x", o.fewMax)
 		r.limit(fmt.Sprintf("%s: peak RSS, render all targeted, N=%d", sh, o.n), f.AllRSSMB, "MB", o.rssMaxMB)
 	}
 

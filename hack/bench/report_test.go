@@ -82,3 +82,15 @@ func text(r *report) string {
 	r.writeText(&b)
 	return b.String()
 }
+
+// TestReportByCPU: with -ratio-by cpu the ratio targets are checked on CPU time.
+func TestReportByCPU(t *testing.T) {
+	row := func(wall, cpu float64) *result { return &result{WallMedian: wall, CPUMedian: cpu, MaxRSSKiB: 1000} }
+	o := &options{n: 3000, runs: 1, allMax: 1.2, fewMax: 0.15, rssMaxMB: 150, byCPU: true,
+		shapes: []benchstream.Shape{benchstream.Block}}
+	// Wall says 2x (a busy neighbour), CPU says 0.9x.
+	r := newReport(o, make([]benchstream.Stats, 1), benchstream.Stats{}, []*result{row(2, 0.9), row(0.1, 0.1), row(1, 1)})
+	if c := r.Checks[0]; c.Status != "PASS" || c.Value != 0.9 || !strings.Contains(c.Name, "CPU") {
+		t.Errorf("check %+v, want CPU's 0.9x PASS", c)
+	}
+}
