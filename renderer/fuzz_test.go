@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/helm-canary/helm-canary/internal/benchstream"
 	"github.com/helm-canary/helm-canary/internal/luacheck"
 	"github.com/helm-canary/helm-canary/stages"
 )
@@ -63,6 +64,10 @@ func FuzzRender(f *testing.F) {
 	f.Add([]byte("kind: Deployment\nmetadata: {name: x}\n"), uint8(0), "x", "", []byte(nil))
 	f.Add([]byte("---\n--- \n...\n"), uint8(102), "", "", []byte(nil))
 	f.Add([]byte("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"a\":\"b\"}}}"), uint8(50), "", "", []byte(nil))
+	for _, shape := range benchstream.Shapes { // flow style, comments and CRLF
+		f.Add(benchstream.ShapeBytes(3, shape), uint8(10), "", "", []byte(nil))
+		f.Add(benchstream.ShapeBytes(2, shape), uint8(103), "wl-0002", fuzzConfigs[1], []byte(nil))
+	}
 	// Configuration that changes between versions (config.go), at every kind of stage.
 	for _, stage := range []uint8{0, 10, 100, 101, 102, 103} {
 		f.Add([]byte(configured("2.0")), stage, "", "", []byte(configured("1.0")))
