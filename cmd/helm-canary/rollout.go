@@ -19,6 +19,7 @@ import (
 type rolloutFlags struct {
 	release.RolloutOptions
 	output string
+	mesh   release.MeshTarget
 }
 
 func newRolloutCmd(settings *cli.EnvSettings) *cobra.Command {
@@ -94,6 +95,7 @@ the flags.`,
 	fl.DurationVar(&f.DrainTime, "drain-time", 5*time.Second, "final: pause between moving traffic to production and removing the canary pods")
 	fl.BoolVar(&f.DisableHooks, "no-hooks", false, "do not run the chart's hooks")
 	fl.StringVarP(&f.output, "output", "o", "table", "final report: table or json")
+	addMeshFlags(fl, &f.mesh)
 	return cmd
 }
 
@@ -103,6 +105,8 @@ func runRollout(cmd *cobra.Command, settings *cli.EnvSettings, f rolloutFlags) e
 		return err
 	}
 	c.Libraries = release.PluginLibraries(os.Getenv("HELM_PLUGIN_DIR"))
+	f.mesh.Timeout = f.Timeout
+	c.SetMesh(f.mesh)
 	report, err := c.Rollout(cmd.Context(), f.RolloutOptions)
 	if err != nil {
 		var ue release.UsageError
