@@ -215,7 +215,7 @@ crds() {
 
 what=${1:-all}
 case $what in
-all) crds; build_etcd; build_kube; build_kwok; build_helm 3; build_helm 4 ;;
+all) crds; build_etcd; build_kube; build_kwok; build_helm 3; build_helm 4; build_istio_check ;;
 cluster) crds; build_etcd; build_kube; build_kwok ;;
 helm) build_helm 3; build_helm 4 ;;
 istio) build_istio_check ;;

@@ -128,6 +128,8 @@ func (h *helmEnv) runStdin(t *testing.T, stdin io.Reader, args ...string) (stdou
 		err = fmt.Errorf("%s: timed out after %s; stderr:\n%s", name, helmTimeout, errOut.String())
 	case err != nil:
 		err = fmt.Errorf("%s: %w; stderr:\n%s", name, err, errOut.String())
+	default:
+		checkIstio(t, args)
 	}
 	return out.String(), errOut.String(), err
 }

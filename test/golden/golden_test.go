@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/helm-canary/helm-canary/internal/istiocheck"
 	"github.com/helm-canary/helm-canary/internal/localcluster"
 	"github.com/helm-canary/helm-canary/internal/luacheck"
 )
@@ -47,7 +48,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building helm-canary:", err)
 		return 1
 	}
-	return localcluster.RunTests(m, localcluster.Options{}, &cluster)
+	// The API server's judgement is all these tests ask for: no pods.
+	return localcluster.RunTests(m, localcluster.Options{APIOnly: true}, &cluster)
 }
 
 // goldenCase is one case.yaml.
@@ -216,8 +218,10 @@ var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
 var namedNamespace = regexp.MustCompile(`(?m)^  namespace: "?([a-z0-9][a-z0-9-]*)"?\r?$`)
 
 // TestGoldenOutputsAreValid applies every expected output to the API server with
-// Istio's CRDs: server-side dry run, strict field validation. A golden file that
-// Kubernetes or Istio would reject is a bug, however it reads.
+// Istio's CRDs (server-side dry run, strict field validation) and runs Istio's own
+// validation and analyzers over it (internal/istiocheck). A golden file that
+// Kubernetes or Istio would reject, or that istioctl analyze warns about, is a bug,
+// however it reads.
 func TestGoldenOutputsAreValid(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the local API server")
@@ -251,6 +255,7 @@ func TestGoldenOutputsAreValid(t *testing.T) {
 			if err := cluster.DryRunApply(ctx, ns, manifest); err != nil {
 				t.Errorf("the API server rejects %s/expected.yaml:\n%v", dir, err)
 			}
+			istiocheck.Require(t, dir+"/expected.yaml", manifest, ns)
 		})
 	}
 }

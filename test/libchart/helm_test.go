@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/lint/support"
 
+	"github.com/helm-canary/helm-canary/internal/istiocheck"
 	"github.com/helm-canary/helm-canary/internal/localcluster"
 )
 
@@ -128,6 +129,15 @@ func (tl tool) mustTemplate(t *testing.T, chart string, a renderArgs) string {
 	out, err := tl.template(t, chart, a)
 	if err != nil {
 		t.Fatalf("%s template %s %v: %v", tl.name, chart, a.sets, err)
+	}
+	// Istio's own validation and analyzers on what the chart renders; once per
+	// render (the tests compare the helm binaries' output with the SDK's).
+	if tl.name == "sdk" && !testing.Short() {
+		ns := a.namespace
+		if ns == "" {
+			ns = "shop" // template's default
+		}
+		istiocheck.Require(t, fmt.Sprintf("helm template %s %v", chart, a.sets), []byte(out), ns)
 	}
 	return out
 }
