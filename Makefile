@@ -29,7 +29,7 @@ PLATFORMS   ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,w
 dist: ## release tarballs for Helm 3 and 4, SHA256SUMS, .prov (SIGN_KEY=file) in dist/vVERSION
 	$(GO) run ./hack/dist -out dist -platforms '$(PLATFORMS)' $(if $(SIGN_KEY),-key '$(SIGN_KEY)')
 
-testbin: ## build (once) and cache etcd, Kubernetes, kwok, helm 3, helm 4 and Istio's CRDs; install luajit and prometheus
+testbin: ## build (once) and cache etcd, Kubernetes, kwok, helm 3, helm 4, istio-check and Istio's CRDs; install luajit and prometheus
 	bash hack/testbin.sh all
 	@# The gateway filter's Lua is tested with LuaJIT, the Lua Envoy embeds (Debian's package).
 	@command -v luajit >/dev/null || { echo "installing luajit (Debian package)"; \

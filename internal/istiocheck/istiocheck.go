@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,22 +30,102 @@ func (m Message) String() string {
 
 // Allowance is a finding we accept, with the reason.
 type Allowance struct {
-	Code     string // the analyzer's code
-	Contains string // and a part of the message, so that the code's other findings still count
-	Why      string
+	Code   string // the analyzer's code; empty for the webhook's validation
+	Origin string // "validation" or "analyze"
+	// Matches tells this finding from the code's others, from the message and the
+	// other findings on the same object.
+	Matches func(m Message, sameObject []Message) bool
+	Why     string
 }
 
-// Allowed lists the analyzer findings that say more about the test setting than
-// about the objects: without it every manifest would "fail" on them. Anything not
-// listed here, at Warning or Error, is a problem.
+// Allowed lists the findings we accept: the ones about the test setting, and the
+// few that come with a documented choice of the renderer's (each says which).
+// Anything else at Warning or Error is a problem.
 var Allowed = []Allowance{
-	{"IST0101", "Referenced gateway not found", "a Gateway outside the release (a user's, or the mesh's " +
-		"ingress gateway): the checks see one release's objects, not the mesh"},
+	{
+		Code: "IST0101", Origin: "analyze",
+		Matches: contains("Referenced gateway not found"),
+		Why: "test setting: the release binds a Gateway it does not render (the mesh's ingress gateway, " +
+			"or a team's); the checks see one release's objects, not the mesh",
+	},
+	{
+		Origin:  "validation",
+		Matches: contains("EnvoyFilter exposes internal implementation details"),
+		Why: "renderer's choice: istiod warns on every EnvoyFilter; userPercent's gateway filter is one by " +
+			"design (README, Routing beyond weights: the Lua filter that tags users), and nothing else renders one",
+	},
+	{
+		Code: "IST0109", Origin: "analyze",
+		Matches: conflictsWithItself,
+		Why: "renderer's choice: a Service with a TLS port gets a VirtualService whose hosts are its short " +
+			"name, name.ns, name.ns.svc and FQDN, because istiod's validation wants every sniHost among the hosts " +
+			"and clients send any of them as SNI (renderer/ports.go, sniNames). The analyzer resolves the short " +
+			"name to the FQDN and reports that one VirtualService as conflicting with itself; istiod drops the " +
+			"duplicate domain",
+	},
+	{
+		Origin:  "validation",
+		Matches: contains(`(duplicate/overlapping match in rule "helm-canary-match")`, `-match")`),
+		Why: "renderer's choice (seed 003): the chart's own route for exactly the requests a workload's " +
+			"match rules send to the canary is kept, weighted, behind helm-canary's match route, so that it is " +
+			"the chart's route again at stable; while the match route is there it shadows it",
+	},
+	{
+		Code: "IST0130", Origin: "analyze",
+		Matches: func(m Message, same []Message) bool {
+			// Only the rule the allowance above explains: the webhook names the
+			// match route that shadows it on the same object.
+			for _, o := range same {
+				if o.Origin == "validation" && strings.Contains(o.Message, "not used (duplicate/overlapping match in rule") &&
+					(strings.Contains(o.Message, `"helm-canary-match"`) || strings.Contains(o.Message, `-match")`)) {
+					return strings.Contains(m.Message, "not used (all matches used by prior rules)")
+				}
+			}
+			return false
+		},
+		Why: "the analyzer's report of the rule the validation warning above explains",
+	},
 }
 
-func allowed(m Message) bool {
+// contains matches a message holding any one of parts.
+func contains(parts ...string) func(Message, []Message) bool {
+	return func(m Message, _ []Message) bool {
+		for _, p := range parts {
+			if strings.Contains(m.Message, p) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// selfConflict reads IST0109's "The VirtualServices A,B associated with": the
+// conflict is one VirtualService's own when A and B are the same.
+var selfConflict = regexp.MustCompile(`The VirtualServices (\S+) associated with`)
+
+func conflictsWithItself(m Message, _ []Message) bool {
+	sub := selfConflict.FindStringSubmatch(m.Message)
+	if sub == nil {
+		return false
+	}
+	names := strings.Split(sub[1], ",")
+	for _, n := range names {
+		if n != names[0] {
+			return false
+		}
+	}
+	return len(names) > 1
+}
+
+func allowed(m Message, all []Message) bool {
+	var same []Message
+	for _, o := range all {
+		if o.Object == m.Object {
+			same = append(same, o)
+		}
+	}
 	for _, a := range Allowed {
-		if m.Code != "" && m.Code == a.Code && strings.Contains(m.Message, a.Contains) {
+		if m.Code == a.Code && m.Origin == a.Origin && a.Matches(m, same) {
 			return true
 		}
 	}
@@ -98,7 +179,7 @@ func Problems(ctx context.Context, manifest []byte, namespace string) ([]Message
 	}
 	var problems []Message
 	for _, m := range all {
-		if m.Level != "Info" && !allowed(m) {
+		if m.Level != "Info" && !allowed(m, all) {
 			problems = append(problems, m)
 		}
 	}

@@ -15,7 +15,9 @@
 // The cluster runs pods: the controller-manager, the scheduler and kwok's simulated
 // kubelets make Deployments' pods Ready, fill EndpointSlices, complete hook Jobs and
 // run HPAs (pods_test.go and wait_test.go rely on it). No container runs and there
-// is no Envoy, so traffic is checked on the objects.
+// is no Envoy, so traffic is checked on the objects and, after every successful
+// `helm canary stage` or `rollback`, by Istio's own validation and analyzers over
+// the namespace's deployed releases (istio_test.go, internal/istiocheck).
 //
 //	go test ./test/e2e/ -v -count=1   # the first run builds and caches the binaries
 //	go test ./test/e2e/ -short        # skips everything
