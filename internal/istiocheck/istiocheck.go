@@ -49,6 +49,12 @@ var Allowed = []Allowance{
 			"or a team's); the checks see one release's objects, not the mesh",
 	},
 	{
+		Code: "IST0132", Origin: "analyze",
+		Matches: hostsOfAbsentGateway,
+		Why: "test setting: the analyzer cannot see the hosts of a Gateway the release does not render " +
+			"(the IST0101 above, on the same object, names it) and reports every host as missing from it",
+	},
+	{
 		Origin:  "validation",
 		Matches: contains("EnvoyFilter exposes internal implementation details"),
 		Why: "renderer's choice: istiod warns on every EnvoyFilter; userPercent's gateway filter is one by " +
@@ -97,6 +103,24 @@ func contains(parts ...string) func(Message, []Message) bool {
 		}
 		return false
 	}
+}
+
+// absentHosts reads IST0132's "not found in Gateway NS/NAME."
+var absentHosts = regexp.MustCompile(`not found in Gateway (\S+)\.$`)
+
+// hostsOfAbsentGateway: IST0132 about a Gateway that IST0101 reports not found on
+// the same object.
+func hostsOfAbsentGateway(m Message, same []Message) bool {
+	sub := absentHosts.FindStringSubmatch(m.Message)
+	if sub == nil {
+		return false
+	}
+	for _, o := range same {
+		if o.Code == "IST0101" && strings.Contains(o.Message, `Referenced gateway not found: "`+sub[1]+`"`) {
+			return true
+		}
+	}
+	return false
 }
 
 // selfConflict reads IST0109's "The VirtualServices A,B associated with": the

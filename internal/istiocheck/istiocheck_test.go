@@ -19,6 +19,10 @@ func TestAllowedIsNarrow(t *testing.T) {
 		Message: "Error [IST0101] (VirtualService shop/bookinfo) Referenced gateway not found: \"istio-system/ingressgateway\""}
 	host := Message{Level: "Error", Origin: "analyze", Code: "IST0101", Object: "VirtualService shop/bookinfo",
 		Message: "Error [IST0101] (VirtualService shop/bookinfo) Referenced host not found: \"reviews\""}
+	absent := Message{Level: "Warning", Origin: "analyze", Code: "IST0132", Object: "VirtualService shop/product-page-svc",
+		Message: "Warning [IST0132] (VirtualService shop/product-page-svc stdin:158) one or more host [product-page-svc] defined in VirtualService shop/product-page-svc not found in Gateway istio-system/public."}
+	public := gateway
+	public.Object, public.Message = absent.Object, "Error [IST0101] (VirtualService shop/product-page-svc stdin:158) Referenced gateway not found: \"istio-system/public\""
 	for _, tc := range []struct {
 		name string
 		m    Message
@@ -34,6 +38,9 @@ func TestAllowedIsNarrow(t *testing.T) {
 		{"two VirtualServices for one host", two, []Message{two}, false},
 		{"a gateway outside the release", gateway, []Message{gateway}, true},
 		{"a host that does not exist", host, []Message{host}, false},
+		{"hosts of a gateway outside the release", absent, []Message{public, absent}, true},
+		{"hosts missing from a gateway the release renders", absent, []Message{absent}, false},
+		{"hosts missing from another gateway than the absent one", absent, []Message{gateway, absent}, false},
 	} {
 		if got := allowed(tc.m, tc.all); got != tc.want {
 			t.Errorf("%s: allowed %v, want %v", tc.name, got, tc.want)
