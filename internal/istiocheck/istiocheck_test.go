@@ -42,8 +42,21 @@ func TestAllowedIsNarrow(t *testing.T) {
 		{"hosts missing from a gateway the release renders", absent, []Message{absent}, false},
 		{"hosts missing from another gateway than the absent one", absent, []Message{gateway, absent}, false},
 	} {
-		if got := allowed(tc.m, tc.all); got != tc.want {
+		if got := allowed(tc.m, tc.all, DefaultDomain); got != tc.want {
 			t.Errorf("%s: allowed %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A route to a short name whose DestinationRule names the FQDN in another cluster
+// domain is accepted only there: in cluster.local it is a missing subset.
+func TestAllowedOtherDomain(t *testing.T) {
+	subset := Message{Level: "Error", Origin: "analyze", Code: "IST0101", Object: "VirtualService shop/storefront",
+		Message: "Error [IST0101] (VirtualService shop/storefront stdin:146) Referenced host+subset in destinationrule not found: \"cart-api+production\""}
+	if allowed(subset, []Message{subset}, DefaultDomain) || allowed(subset, []Message{subset}, "") {
+		t.Error("a missing DestinationRule subset is accepted in cluster.local")
+	}
+	if !allowed(subset, []Message{subset}, "corp.example") {
+		t.Error("a short host's subset in a corp.example cluster is refused")
 	}
 }

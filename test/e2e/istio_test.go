@@ -38,34 +38,44 @@ func checkIstio(t *testing.T, args []string) {
 		t.Fatalf("listing the deployed releases in %s: %v", ns, err)
 	}
 	for _, s := range secrets.Items {
-		manifest, err := releaseManifest(s.Data["release"])
+		manifest, domain, err := releaseManifest(s.Data["release"])
 		if err != nil {
 			t.Fatalf("release Secret %s/%s: %v", ns, s.Name, err)
 		}
-		istiocheck.Require(t, "release "+s.Labels["name"]+" revision "+s.Labels["version"]+" in "+ns+" (after helm "+strings.Join(args, " ")+")", []byte(manifest), ns)
+		istiocheck.RequireInDomain(t, "release "+s.Labels["name"]+" revision "+s.Labels["version"]+" in "+ns+" (after helm "+strings.Join(args, " ")+")", []byte(manifest), ns, domain)
 	}
 }
 
 // releaseManifest decodes Helm's stored release (base64 of gzipped JSON, Helm 3 and
-// 4 alike) to its manifest.
-func releaseManifest(data []byte) (string, error) {
+// 4 alike) to its manifest and the cluster domain its canary: block names
+// (istiocheck.DefaultDomain when none).
+func releaseManifest(data []byte) (string, string, error) {
 	raw, err := base64.StdEncoding.DecodeString(string(data))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	plain, err := io.ReadAll(zr)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var rel struct {
 		Manifest string `json:"manifest"`
+		Config   struct {
+			Canary struct {
+				ClusterDomain string `json:"clusterDomain"`
+			} `json:"canary"`
+		} `json:"config"`
 	}
 	if err := json.Unmarshal(plain, &rel); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return rel.Manifest, nil
+	domain := rel.Config.Canary.ClusterDomain
+	if domain == "" {
+		domain = istiocheck.DefaultDomain
+	}
+	return rel.Manifest, domain, nil
 }

@@ -255,7 +255,7 @@ func TestGoldenOutputsAreValid(t *testing.T) {
 			if err := cluster.DryRunApply(ctx, ns, manifest); err != nil {
 				t.Errorf("the API server rejects %s/expected.yaml:\n%v", dir, err)
 			}
-			istiocheck.Require(t, dir+"/expected.yaml", manifest, ns)
+			istiocheck.RequireInDomain(t, dir+"/expected.yaml", manifest, ns, clusterDomain(t, dir))
 		})
 	}
 }
@@ -304,4 +304,20 @@ func TestGoldenLuaRuns(t *testing.T) {
 	if filters == 0 {
 		t.Error("no gateway filter in the golden outputs: the test checks nothing")
 	}
+}
+
+// clusterDomain is the cluster DNS domain a case renders for (--cluster-domain),
+// or Istio's default.
+func clusterDomain(t *testing.T, dir string) string {
+	t.Helper()
+	args := loadCase(t, dir).Args
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--cluster-domain="); ok {
+			return v
+		}
+		if a == "--cluster-domain" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return istiocheck.DefaultDomain
 }
