@@ -255,7 +255,10 @@ func TestGoldenOutputsAreValid(t *testing.T) {
 			if err := cluster.DryRunApply(ctx, ns, manifest); err != nil {
 				t.Errorf("the API server rejects %s/expected.yaml:\n%v", dir, err)
 			}
-			istiocheck.RequireInDomain(t, dir+"/expected.yaml", manifest, ns, clusterDomain(t, dir))
+			// Istio resolves a short host in the namespace of the object that names
+			// it: the one the case renders for (--namespace), where it names one.
+			istioNS := caseFlag(t, dir, "--namespace", ns)
+			istiocheck.RequireInDomain(t, dir+"/expected.yaml", manifest, istioNS, caseFlag(t, dir, "--cluster-domain", istiocheck.DefaultDomain))
 		})
 	}
 }
@@ -306,18 +309,17 @@ func TestGoldenLuaRuns(t *testing.T) {
 	}
 }
 
-// clusterDomain is the cluster DNS domain a case renders for (--cluster-domain),
-// or Istio's default.
-func clusterDomain(t *testing.T, dir string) string {
+// caseFlag is the value a case passes with flag (--flag V or --flag=V), or def.
+func caseFlag(t *testing.T, dir, flag, def string) string {
 	t.Helper()
 	args := loadCase(t, dir).Args
 	for i, a := range args {
-		if v, ok := strings.CutPrefix(a, "--cluster-domain="); ok {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
 			return v
 		}
-		if a == "--cluster-domain" && i+1 < len(args) {
+		if a == flag && i+1 < len(args) {
 			return args[i+1]
 		}
 	}
-	return istiocheck.DefaultDomain
+	return def
 }
