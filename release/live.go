@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -48,6 +49,9 @@ func (c *Client) asLive(ctx context.Context, manifest string) string {
 			fmt.Fprintf(c.Log, "Warning: %s %s/%s compared as stored, not as live: %v\n", o.Kind, m.NamespaceOf(o), o.Name, permissionHint(err))
 		default:
 			fields = project(live, o.Fields).(map[string]any)
+			if o.Kind == "Secret" {
+				liveStringData(fields, live, o.Fields)
+			}
 			if _, routing := istioResource(o); routing && live["spec"] != nil {
 				fields["spec"] = live["spec"]
 			}
@@ -87,6 +91,26 @@ func readLive(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper
 		return nil, err
 	}
 	return live.Object, nil
+}
+
+// liveStringData reads a Secret's stringData back from its live data: the API
+// server folds stringData into data and keeps none, so without this every live
+// Secret would seem to gain the manifest's stringData at each dry run.
+func liveStringData(fields, live, manifest map[string]any) {
+	sd, ok := manifest["stringData"].(map[string]any)
+	if !ok {
+		return
+	}
+	data, _ := live["data"].(map[string]any)
+	out := map[string]any{}
+	for k := range sd {
+		if v, ok := data[k].(string); ok {
+			if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+				out[k] = string(b)
+			}
+		}
+	}
+	fields["stringData"] = out
 }
 
 // project cuts a live value to the shape of the manifest's: map keys the manifest

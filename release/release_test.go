@@ -141,6 +141,21 @@ func TestDiffRedactsSecrets(t *testing.T) {
 
 // A live object cut to the manifest's shape: what the API server adds goes, what
 // the manifest sets stays with its live value, list items added by hand stay.
+// A live Secret has no stringData (the API server folded it into data): its
+// values are read back from data, so an unchanged stringData is no change and a
+// changed one is.
+func TestLiveSecretStringData(t *testing.T) {
+	manifest := map[string]any{"kind": "Secret", "data": map[string]any{"user": "YQ=="}, "stringData": map[string]any{"dsn": "pg://a", "token": "t2"}}
+	live := map[string]any{"kind": "Secret", "data": map[string]any{"user": "YQ==", "dsn": "cGc6Ly9h", "token": "dDE="}}
+	fields := project(live, manifest).(map[string]any)
+	liveStringData(fields, live, manifest)
+	got := fmt.Sprint(fields)
+	want := "map[data:map[user:YQ==] kind:Secret stringData:map[dsn:pg://a token:t1]]"
+	if got != want {
+		t.Errorf("live Secret =\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestProjectLiveOntoManifest(t *testing.T) {
 	manifest := map[string]any{"metadata": map[string]any{"name": "a"}, "spec": map[string]any{
 		"replicas": float64(2), "containers": []any{map[string]any{"name": "c", "image": "x:1"}}}}

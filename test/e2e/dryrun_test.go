@@ -3,13 +3,14 @@ package e2e
 import (
 	"encoding/base64"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
 // TestDryRunHidesSecrets: a chart with its password in a Secret (bitnami's
 // auth.password shape). `stage --dry-run` with a new password shows that the
-// Secret changes, and neither the old nor the new value, in clear or base64, as
+// Secret changes (as the canary's copy of it), and neither the old nor the new value, in clear or base64, as
 // `helm upgrade --dry-run --hide-secret` does; so does the dry run of an install.
 func TestDryRunHidesSecrets(t *testing.T) {
 	bothHelms(t, func(t *testing.T, h *helmEnv, ns string) {
@@ -34,8 +35,14 @@ func TestDryRunHidesSecrets(t *testing.T) {
 
 		out = h.stage(t, ns, "10", "web", "--set", "auth.password="+new, "--set", "image.tag=1.28", "--dry-run")
 		noSecret("stage 10 --dry-run with a new password", out)
-		if !strings.Contains(out, "~~~ Secret") || !strings.Contains(out, "password: (redacted, changed)") {
-			t.Errorf("stage 10 --dry-run does not show that the Secret's password changes:\n%s", out)
+		// Config is part of the version (hazard 12): production's Secret keeps the old
+		// password and the canary reads a new copy, so the change shows as that copy,
+		// its values redacted, and production's Secret does not change at all.
+		if !regexp.MustCompile(`(?m)^\+\+\+ Secret \S*web-auth-canary \(new\)$`).MatchString(out) || !strings.Contains(out, "password: (redacted)") {
+			t.Errorf("stage 10 --dry-run does not show the canary's copy of the Secret with its password redacted:\n%s", out)
+		}
+		if regexp.MustCompile(`(?m)^~~~ Secret \S*web-auth$`).MatchString(out) {
+			t.Errorf("stage 10 --dry-run changes production's Secret (the new password must reach the canary's copy only):\n%s", out)
 		}
 		t.Logf("stage 10 --dry-run:\n%s", out)
 	})
