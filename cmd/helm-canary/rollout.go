@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -100,13 +99,10 @@ the flags.`,
 }
 
 func runRollout(cmd *cobra.Command, settings *cli.EnvSettings, f rolloutFlags) error {
-	c, err := release.New(settings, cmd.ErrOrStderr(), release.WithTimeout(f.Timeout))
+	c, err := movingClient(cmd, settings, f.Timeout, f.mesh)
 	if err != nil {
 		return err
 	}
-	c.Libraries = release.PluginLibraries(os.Getenv("HELM_PLUGIN_DIR"))
-	f.mesh.Timeout = f.Timeout
-	c.SetMesh(f.mesh)
 	report, err := c.Rollout(cmd.Context(), f.RolloutOptions)
 	if err != nil {
 		var ue release.UsageError

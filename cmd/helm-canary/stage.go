@@ -98,15 +98,26 @@ as two upgrades.`,
 	return cmd
 }
 
-func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error {
-	c, err := release.New(settings, cmd.ErrOrStderr(), release.WithTimeout(f.Timeout))
+// movingClient is the client of the commands that upgrade the release (stage,
+// rollback, rollout): every API request bounded by timeout, the plugin's own
+// canary-lib at hand, and the mesh cluster if one is named.
+func movingClient(cmd *cobra.Command, settings *cli.EnvSettings, timeout time.Duration, mesh release.MeshTarget) (*release.Client, error) {
+	c, err := release.New(settings, cmd.ErrOrStderr(), release.WithTimeout(timeout))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Helm runs plugins with HELM_PLUGIN_DIR: canary-lib ships there.
 	c.Libraries = release.PluginLibraries(os.Getenv("HELM_PLUGIN_DIR"))
-	f.mesh.Timeout = f.Timeout
-	c.SetMesh(f.mesh)
+	mesh.Timeout = timeout
+	c.SetMesh(mesh)
+	return c, nil
+}
+
+func runStage(cmd *cobra.Command, settings *cli.EnvSettings, f stageFlags) error {
+	c, err := movingClient(cmd, settings, f.Timeout, f.mesh)
+	if err != nil {
+		return err
+	}
 	res, err := c.Stage(cmd.Context(), f.StageOptions)
 	if err != nil {
 		return err
