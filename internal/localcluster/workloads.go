@@ -110,10 +110,14 @@ func (c *Cluster) startWorkloads(ctx context.Context, kwokPort int) error {
 }
 
 func (c *Cluster) createNode(ctx context.Context, name, zone string) error {
+	// One cluster serves a whole test package, whose namespaces are not deleted
+	// between tests: the e2e suite keeps ~400 pods. A kubelet's default 110 pods
+	// per node left the later tests' pods Pending (and their stages waiting for
+	// them); simulated pods cost the API server only, so the nodes are large.
 	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("32"),
-		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+		corev1.ResourceCPU:    resource.MustParse("1000"),
+		corev1.ResourceMemory: resource.MustParse("8Ti"),
+		corev1.ResourcePods:   resource.MustParse("2000"),
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
