@@ -3,7 +3,6 @@ package libchart
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,15 +58,7 @@ spec:
       "production" .Values.sides.production "canary" .Values.sides.canary) }}
 `,
 	}
-	for name, content := range files {
-		path := filepath.Join(chart, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, chart, files)
 	return chart
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,15 +50,7 @@ data:
 {{- end }}
 `,
 	}
-	for name, content := range files {
-		path := filepath.Join(chart, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, chart, files)
 	for _, tl := range tools(t) {
 		set := parseObjects(t, tl.mustTemplate(t, chart, renderArgs{}))
 		data, _ := set["ConfigMap/lua"]["data"].(map[string]any)

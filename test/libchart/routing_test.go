@@ -425,15 +425,7 @@ spec:
 {{- end }}
 `,
 	}
-	for name, content := range files {
-		path := filepath.Join(chart, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, chart, files)
 	return chart
 }
 
@@ -587,6 +579,20 @@ func TestLibraryTCPAndTLSPorts(t *testing.T) {
 		exp, _ := json.Marshal(vs[section])
 		if string(got) != string(exp) {
 			t.Errorf("%s routes differ:\n  library mode:  %s\n  post-renderer: %s", section, got, exp)
+		}
+	}
+}
+
+// writeFiles writes a test chart's files (path relative to dir: content).
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package libchart
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,15 +57,7 @@ spec:
       "production" .Values.sides.production "canary" .Values.sides.canary) }}
 `,
 	}
-	for name, content := range files {
-		path := filepath.Join(chart, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, chart, files)
 	return chart
 }
 
