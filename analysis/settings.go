@@ -82,6 +82,17 @@ type PrometheusSettings struct {
 	CAFile          string `json:"caFile,omitempty"`
 }
 
+// String says where the metrics are read, for progress lines.
+func (p PrometheusSettings) String() string {
+	switch {
+	case p.URL != "":
+		return p.URL
+	case p.Service != "":
+		return "service " + p.Service + " (through the API server's proxy)"
+	}
+	return "nowhere (no Prometheus set)"
+}
+
 // Defaults, as Flagger's built-ins: success rate >= 99%, p99 <= 500 ms.
 const (
 	DefaultSteps             = "10,25,50,100"

@@ -119,6 +119,11 @@ type progress struct {
 	Results  []storedItem `json:"results"`
 	History  []StepRecord `json:"history"`
 	Started  string       `json:"started,omitempty"`
+	// Settings are the settings the command line gave (--analysis FILE and the
+	// flags, steps aside), as JSON, so that --resume goes on with them. A string, not
+	// a map: each upgrade merges maps into the previous revision's values, which
+	// would keep an earlier rollout's keys.
+	Settings string `json:"settings"`
 }
 
 // storedItem is a check result as kept in the release: without its query.
@@ -214,7 +219,17 @@ func (c *Client) Rollout(ctx context.Context, o RolloutOptions) (*RolloutReport,
 		return nil, UsageError{fmt.Errorf("--resume continues the rollout stored in release %q with its version and steps: drop CHART, -f/--set and --steps", o.Release)}
 	}
 
-	if r.s, err = r.settings(state.Analysis); err != nil {
+	var started map[string]any
+	if inProgress {
+		if started, err = prog.settings(); err != nil {
+			return nil, fmt.Errorf("release %q's stored rollout: %w", o.Release, err)
+		}
+	}
+	given, err := r.commandLine()
+	if err != nil {
+		return nil, UsageError{err}
+	}
+	if r.s, err = r.settings(state.Analysis, started, given); err != nil {
 		return nil, UsageError{err}
 	}
 	r.steps = r.s.Steps
@@ -225,6 +240,10 @@ func (c *Client) Rollout(ctx context.Context, o RolloutOptions) (*RolloutReport,
 		r.prog = prog
 	} else {
 		r.prog = progress{Status: "running", Steps: r.steps.String(), Started: r.start.UTC().Format(time.RFC3339)}
+	}
+	// Kept with the progress: what --resume started with, and what it overrode.
+	if r.prog.Settings, err = storedSettings(mergeValues(started, given)); err != nil {
+		return nil, err
 	}
 	r.report.Steps = r.steps.String()
 	if o.DryRun {
@@ -245,7 +264,10 @@ func (c *Client) Rollout(ctx context.Context, o RolloutOptions) (*RolloutReport,
 		}
 		return r.walk(ctx, 0, false)
 	}
-	r.logf("Resuming the rollout of %q: %s at step %d of %s.", o.Release, prog.Status, prog.Step, prog.Steps)
+	r.logf("Resuming the rollout of %q: %s at step %d of %s, every %s, metrics from %s.", o.Release, prog.Status, prog.Step, prog.Steps, r.s.Interval, r.s.Prometheus)
+	if len(started) > 0 {
+		r.logf("Settings: those the rollout started with (stored in the release)%s.", overriding(o))
+	}
 	r.targets, err = r.targetsOf(deployed)
 	if err != nil {
 		return nil, err
@@ -262,8 +284,9 @@ func (c *Client) Rollout(ctx context.Context, o RolloutOptions) (*RolloutReport,
 }
 
 // settings merges the release's canary.analysis, the command line's values
-// (-f/--set canary.analysis...), --analysis FILE and the flags.
-func (r *rollout) settings(stored map[string]any) (analysis.Settings, error) {
+// (-f/--set canary.analysis...), the settings a resumed rollout started with
+// (started), and --analysis FILE with the flags (given).
+func (r *rollout) settings(stored, started, given map[string]any) (analysis.Settings, error) {
 	layers := []map[string]any{stored}
 	vals, err := r.c.cliValues(StageOptions{ValueFiles: r.o.ValueFiles, Values: r.o.Values, StringValues: r.o.StringValues})
 	if err != nil {
@@ -272,16 +295,22 @@ func (r *rollout) settings(stored map[string]any) (analysis.Settings, error) {
 	if block, ok := dig(vals, ValuesKey, "analysis").(map[string]any); ok {
 		layers = append(layers, block)
 	}
+	return analysis.Merge(append(layers, started, given)...)
+}
+
+// commandLine is the settings layer of --analysis FILE and the flags over it.
+func (r *rollout) commandLine() (map[string]any, error) {
+	out := map[string]any{}
 	if r.o.AnalysisFile != "" {
 		data, err := os.ReadFile(r.o.AnalysisFile)
 		if err != nil {
-			return analysis.Settings{}, fmt.Errorf("--analysis: %w", err)
+			return nil, fmt.Errorf("--analysis: %w", err)
 		}
 		file, err := analysis.Parse(data)
 		if err != nil {
-			return analysis.Settings{}, fmt.Errorf("--analysis %s: %w", r.o.AnalysisFile, err)
+			return nil, fmt.Errorf("--analysis %s: %w", r.o.AnalysisFile, err)
 		}
-		layers = append(layers, file)
+		out = file
 	}
 	flags := map[string]any{}
 	if r.o.Steps != "" {
@@ -306,7 +335,51 @@ func (r *rollout) settings(stored map[string]any) (analysis.Settings, error) {
 	if len(prom) > 0 {
 		flags["prometheus"] = prom
 	}
-	return analysis.Merge(append(layers, flags)...)
+	return mergeValues(out, flags), nil
+}
+
+// storedSettings is a settings layer as progress keeps it; the steps are kept
+// on their own (progress.Steps).
+func storedSettings(layer map[string]any) (string, error) {
+	layer = deepCopy(layer)
+	delete(layer, "steps")
+	if len(layer) == 0 {
+		return "", nil
+	}
+	data, err := json.Marshal(layer)
+	return string(data), err
+}
+
+func (p progress) settings() (map[string]any, error) {
+	if p.Settings == "" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(p.Settings), &m); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	return m, nil
+}
+
+// overriding names the settings given to --resume, which go over the stored ones.
+func overriding(o RolloutOptions) string {
+	var given []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"--analysis", o.AnalysisFile != ""}, {"--interval", o.Interval > 0}, {"--prometheus", o.Prometheus != ""},
+		{"--prometheus-service", o.PrometheusService != ""}, {"--prometheus-bearer-token-file", o.BearerTokenFile != ""},
+		{"--prometheus-ca-file", o.CAFile != ""},
+	} {
+		if f.set {
+			given = append(given, f.name)
+		}
+	}
+	if len(given) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(given, ", ") + " given now override them"
 }
 
 // prometheus reaches Prometheus by URL, or through the API server's service

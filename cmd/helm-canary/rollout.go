@@ -33,7 +33,8 @@ helm canary stage makes; the progress is stored with the release at every step.
 
 A failed check (past the failure limit) rolls the release back to stable: exit 1,
 with the check, its measured value and threshold, and the step. A pause step stops
-with exit 0; --resume continues a paused or interrupted rollout. Exit 2: bad input,
+with exit 0; --resume continues a paused or interrupted rollout with the settings it
+started with (flags given to --resume go over them). Exit 2: bad input,
 or the environment (Prometheus unreachable, too little traffic to decide): nothing
 is promoted, the rollout holds at its step.
 

@@ -349,36 +349,43 @@ func TestRolloutKilledThenResumed(t *testing.T) {
 	if code != 0 || r.Outcome != "promoted" {
 		t.Fatalf("--resume: exit %d, outcome %q; stderr:\n%s", code, r.Outcome, stderr)
 	}
+	if !strings.Contains(stderr, "every "+rolloutInterval) || !strings.Contains(stderr, "--interval, --prometheus given now override them") {
+		t.Errorf("--resume --interval does not say it overrides the stored 20s:\n%s", stderr)
+	}
 	if img := productionImage(t, ns); !strings.HasSuffix(img, ":84") {
 		t.Errorf("production runs %s, want :84", img)
 	}
 }
 
-// A pause step stops with exit 0 and says how to go on; the settings live in the
-// release values, so --resume needs no flags.
+// A pause step stops with exit 0 and says how to go on. --resume needs no flags:
+// the interval lives in the release values (canary.analysis), the steps and the
+// Prometheus given as flags are stored with the rollout's progress.
 func TestRolloutPauseAndResume(t *testing.T) {
 	t.Parallel()
 	m := rolloutEnv(t)
 	h, ns := newHelmEnv(t, 4), newNamespace(t)
 	installForRollout(t, h, ns, m, healthy, healthy)
 	values := filepath.Join(t.TempDir(), "values.yaml")
-	doc := "image:\n  tag: \"84\"\ncanary:\n  analysis:\n    steps: 25,pause,100\n    interval: " + rolloutInterval + "\n    prometheus:\n      url: " + m.prom.URL + "\n"
+	doc := "image:\n  tag: \"84\"\ncanary:\n  analysis:\n    interval: " + rolloutInterval + "\n"
 	if err := os.WriteFile(values, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, code, stderr := h.rollout(t, ns, "pp", "-f", values, "--drain-time", "0s")
-	if code != 0 || r.Outcome != "paused" || r.Step != 2 || r.Weight != 25 {
-		t.Fatalf("exit %d, %q at step %d weight %d, want 0 paused at step 2 (25%%); stderr:\n%s", code, r.Outcome, r.Step, r.Weight, stderr)
+	r, code, stderr := h.rollout(t, ns, "pp", "-f", values, "--steps", "10,pause,50,100", "--prometheus", m.prom.URL, "--drain-time", "0s")
+	if code != 0 || r.Outcome != "paused" || r.Step != 2 || r.Weight != 10 {
+		t.Fatalf("exit %d, %q at step %d weight %d, want 0 paused at step 2 (10%%); stderr:\n%s", code, r.Outcome, r.Step, r.Weight, stderr)
 	}
 	if !strings.Contains(r.Message, "--resume") {
 		t.Errorf("the pause does not say how to go on: %s", r.Message)
 	}
-	if v := h.releaseValues(t, "pp", ns); valueAt(v, "canary.rollout.status") != "paused" || valueAt(v, "canary.stage") != "25" {
-		t.Errorf("stored %s at stage %s, want paused at 25", valueAt(v, "canary.rollout.status"), valueAt(v, "canary.stage"))
+	if v := h.releaseValues(t, "pp", ns); valueAt(v, "canary.rollout.status") != "paused" || valueAt(v, "canary.stage") != "10" {
+		t.Errorf("stored %s at stage %s, want paused at 10", valueAt(v, "canary.rollout.status"), valueAt(v, "canary.stage"))
 	}
 	r, code, stderr = h.rollout(t, ns, "pp", "--resume", "--drain-time", "0s")
-	if code != 0 || r.Outcome != "promoted" {
-		t.Fatalf("--resume: exit %d, outcome %q; stderr:\n%s", code, r.Outcome, stderr)
+	if code != 0 || r.Outcome != "promoted" || len(r.History) != 3 {
+		t.Fatalf("--resume: exit %d, outcome %q, history %+v; stderr:\n%s", code, r.Outcome, r.History, stderr)
+	}
+	if want := "every " + rolloutInterval + ", metrics from " + m.prom.URL; !strings.Contains(stderr, want) || !strings.Contains(stderr, "started with") {
+		t.Errorf("--resume does not say it goes on with the settings it started with (%q):\n%s", want, stderr)
 	}
 	if img := productionImage(t, ns); !strings.HasSuffix(img, ":84") {
 		t.Errorf("production runs %s, want :84", img)
