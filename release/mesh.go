@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/postrender"
 	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -63,6 +64,9 @@ type meshSide struct {
 	// stored is what the workload release's values keep of the mesh cluster.
 	stored renderer.MeshCluster
 	diff   string // --dry-run: what the mesh release would change
+	// restoreFrom is the companion revision whose routing objects a restore
+	// re-applies (see planRestore).
+	restoreFrom *helmrelease.Release
 }
 
 // useMesh resolves the mesh cluster of release name from the command line and the
@@ -460,16 +464,81 @@ func (c *Client) RoutingManifest(name string) ([]byte, error) {
 
 // prepareMesh resolves a planned command's mesh cluster, if the release has one,
 // and records it in every step's canary block. A restore (Helm's rollback of a
-// stored manifest) cannot render the mesh part again, so it needs the chart.
+// stored manifest) cannot render the mesh part again either: it re-applies the
+// routing objects the companion release stored with the stable revision.
 func (c *Client) prepareMesh(plan *stagePlan) error {
 	m, err := c.useMesh(plan.Release, plan.Steps[0].State.Config)
 	if err != nil || m == nil {
 		return err
 	}
 	if plan.RestoreManifest {
-		return fmt.Errorf("release %q keeps its routing objects in the mesh cluster (%s), and its stored chart cannot be rendered again (Helm stores no subcharts) to make them: name the chart, helm canary rollback %s CHART; nothing was changed", plan.Release, m.where, plan.Release)
+		hist, err := c.cfg.Releases.History(plan.Release)
+		if err != nil {
+			return err
+		}
+		if err := m.planRestore(plan, revisionAfter(hist, plan.Base.Version)); err != nil {
+			return err
+		}
 	}
 	return m.withMeshCluster(plan)
+}
+
+// planRestore finds the companion revision whose routing objects went with the
+// workload revision a restore re-applies (plan.Base), and checks that Base's
+// manifest holds none of them: Helm's rollback re-applies it to the workload
+// cluster as it is.
+func (m *meshSide) planRestore(plan *stagePlan, next *helmrelease.Release) error {
+	base := plan.Base
+	refuse := func(why string) error {
+		return fmt.Errorf("release %q keeps its routing objects in the mesh cluster (%s), and its stored chart cannot be rendered again (Helm stores no subcharts), so a rollback re-applies revision %d's stored manifest; but %s: name the chart, helm canary rollback %s CHART; nothing was changed",
+			plan.Release, m.where, base.Version, why, plan.Release)
+	}
+	if _, mesh, err := renderer.SplitParts([]byte(base.Manifest)); err != nil || len(bytes.TrimSpace(mesh)) > 0 {
+		return refuse("that manifest holds routing objects (it was made before they moved to the mesh cluster), which the workload cluster cannot take")
+	}
+	hist, err := m.client.cfg.Releases.History(m.release)
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("reading release %q in the mesh cluster (%s): %w; nothing was changed", m.release, m.where, err)
+	}
+	if m.restoreFrom = routesOf(hist, base, next); m.restoreFrom == nil {
+		return refuse(fmt.Sprintf("the mesh cluster's release %q has no revision that went with it", m.release))
+	}
+	return nil
+}
+
+// revisionAfter is the oldest revision newer than version, or nil.
+func revisionAfter(history []*helmrelease.Release, version int) *helmrelease.Release {
+	var next *helmrelease.Release
+	for _, rel := range history {
+		if rel.Version > version && (next == nil || rel.Version < next.Version) {
+			next = rel
+		}
+	}
+	return next
+}
+
+// routesOf is the companion revision that went with workload revision base: the
+// one helm-canary recorded with it (values workload.revision), or else (the two
+// releases upgraded by a pipeline, with no such record) the newest one at stable
+// deployed before the workload revision that followed base (next, nil when base is
+// the newest): in either order of a pipeline's two upgrades, the routes live
+// while base was.
+func routesOf(companion []*helmrelease.Release, base, next *helmrelease.Release) *helmrelease.Release {
+	paired := newestRevision(companion, func(rel *helmrelease.Release, _ renderer.Config) bool {
+		return toInt(dig(rel.Config, "workload", "revision")) == base.Version
+	})
+	if paired != nil {
+		return paired
+	}
+	return newestRevision(companion, func(rel *helmrelease.Release, cfg renderer.Config) bool {
+		if _, staged := rel.Config[ValuesKey]; staged && !isStable(rel, cfg) {
+			return false
+		}
+		if _, ours := rel.Config["workload"]; ours {
+			return false // paired with another workload revision
+		}
+		return next == nil || next.Info == nil || rel.Info.LastDeployed.Before(next.Info.LastDeployed)
+	})
 }
 
 // meshSources points status at the mesh cluster for a release whose routing

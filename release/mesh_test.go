@@ -7,6 +7,8 @@ import (
 
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	helmtime "helm.sh/helm/v3/pkg/time"
 
 	"github.com/helm-canary/helm-canary/renderer"
 	"github.com/helm-canary/helm-canary/stages"
@@ -105,5 +107,51 @@ func TestSameStageIgnoresWhereTheMeshIs(t *testing.T) {
 	d := renderer.Config{Stage: "stable", Workloads: map[string]renderer.Workload{"app-a": {Stage: "90"}}}
 	if sameStage(c, d) {
 		t.Error("a workload at 10 and at 90 are in step")
+	}
+}
+
+// TestRoutesOfARestoredRevision: the companion revision a rollback re-applies with
+// a workload revision: the one helm-canary paired with it, else (a pipeline's two
+// releases) the newest one deployed before the workload revision that followed.
+func TestRoutesOfARestoredRevision(t *testing.T) {
+	at := func(version, minute int, status helmrelease.Status, config map[string]any) *helmrelease.Release {
+		return &helmrelease.Release{Version: version, Config: config, Info: &helmrelease.Info{Status: status,
+			LastDeployed: helmtime.Unix(int64(minute*60), 0)}}
+	}
+	staged := func(stage string, workload int) map[string]any {
+		return map[string]any{ValuesKey: map[string]any{"stage": stage}, "workload": map[string]any{"release": "web", "revision": workload}}
+	}
+	pipeline := map[string]any{"image": map[string]any{"tag": "83"}}
+	super, failed := helmrelease.StatusSuperseded, helmrelease.StatusFailed
+	for _, c := range []struct {
+		name       string
+		companion  []*helmrelease.Release
+		base, next *helmrelease.Release
+		want       int
+	}{
+		{"paired by helm-canary", []*helmrelease.Release{at(1, 1, super, staged("stable", 1)), at(2, 3, super, staged("10", 2)), at(3, 5, super, staged("stable", 3)), at(4, 7, super, staged("10", 4))},
+			at(3, 5, super, nil), at(4, 6, super, nil), 3},
+		{"paired, a repair after a failure", []*helmrelease.Release{at(1, 1, super, staged("stable", 1)), at(2, 3, super, staged("stable", 1)), at(3, 5, super, staged("10", 2))},
+			at(1, 1, super, nil), at(2, 4, super, nil), 2},
+		{"a failed companion revision is not restored", []*helmrelease.Release{at(1, 1, super, staged("stable", 1)), at(2, 3, failed, staged("stable", 1))},
+			at(1, 1, super, nil), at(2, 4, super, nil), 1},
+		// Toward the canary a pipeline upgrades the workloads first: the mesh's 10
+		// comes after the workloads' 10.
+		{"pipeline install, then helm-canary", []*helmrelease.Release{at(1, 2, super, pipeline), at(2, 4, super, staged("10", 2))},
+			at(1, 1, super, nil), at(2, 3, super, nil), 1},
+		{"pipeline, stable after 10 (the mesh first)", []*helmrelease.Release{at(1, 2, super, pipeline), at(2, 4, super, pipeline), at(3, 5, super, pipeline), at(4, 8, super, pipeline)},
+			at(3, 6, super, nil), at(4, 7, super, nil), 3},
+		{"no revision of the companion went with it", []*helmrelease.Release{at(1, 4, super, staged("10", 2))},
+			at(1, 1, super, nil), at(2, 3, super, nil), 0},
+		{"base is the newest", []*helmrelease.Release{at(1, 2, super, pipeline), at(2, 4, super, pipeline)},
+			at(1, 1, super, nil), nil, 2},
+	} {
+		got := 0 // none
+		if rel := routesOf(c.companion, c.base, c.next); rel != nil {
+			got = rel.Version
+		}
+		if got != c.want {
+			t.Errorf("%s: revision %d, want %d (0: none)", c.name, got, c.want)
+		}
 	}
 }

@@ -216,8 +216,10 @@ func planRestore(o StageOptions, in planInput, transition stages.Plan, last, cur
 		return nil, false
 	}
 	vals := base.Config
+	// A revision staged in pipeline mode keeps its values as they are; the state
+	// says stable all the same, for a mesh cluster's companion (see prepareMesh).
+	state.setRelease(stages.Step{Stage: stages.Stable})
 	if _, staged := base.Config[ValuesKey]; staged {
-		state.setRelease(stages.Step{Stage: stages.Stable})
 		if vals, err = state.into(withoutCanary(base.Config)); err != nil {
 			return nil, false
 		}

@@ -10,6 +10,8 @@ import (
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/helm-canary/helm-canary/stages"
 )
 
 // A rollback of a release whose stored chart cannot be rendered again (Helm keeps
@@ -29,11 +31,31 @@ import (
 func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (*StageResult, error) {
 	base, step := plan.Base, plan.Steps[0]
 	title := fmt.Sprintf("stage stable (revision %d's manifest re-applied, as helm rollback does)", base.Version)
+	m := c.mesh
 	if o.DryRun {
-		return &StageResult{Diff: diffManifests(c.asLive(ctx, plan.Current.Manifest), base.Manifest, title)}, nil
+		diff := diffManifests(c.asLive(ctx, plan.Current.Manifest), base.Manifest, title)
+		if m != nil {
+			before := ""
+			if m.last != nil {
+				before = m.client.asLive(ctx, m.last.Manifest)
+			}
+			diff += diffManifests(before, m.restoreFrom.Manifest, fmt.Sprintf("%s, mesh cluster (%s), release %s revision %d's routing objects", title, m.where, m.release, m.restoreFrom.Version))
+		}
+		return &StageResult{Diff: diff}, nil
 	}
 	if err := c.stillNewest(plan, 0, plan.Last); err != nil {
 		return nil, err
+	}
+	var meshRel *helmrelease.Release
+	if m != nil {
+		// Away from the canary: the routes first (see mesh.go), the companion
+		// revision that went with base's, re-applied as stored.
+		fmt.Fprintf(c.Log, "%s: the routes first, in the mesh cluster (%s), then the workloads\n", title, m.where)
+		var err error
+		if meshRel, err = m.apply(ctx, o, base.Chart, step.State, []byte(m.restoreFrom.Manifest), plan.Release, plan.Last.Version+1); err != nil {
+			return nil, fmt.Errorf("%s: the mesh cluster's release %q (%s) failed, so nothing was changed in the workload cluster (the release %q is at revision %d, %s): %w; run the same command again",
+				title, m.release, m.where, plan.Release, plan.Current.Version, describeState(canaryStateOf(plan.Current)), err)
+		}
 	}
 	cfg := *c.cfg
 	cfg.Releases = &storage.Storage{Driver: storageRewrite{Driver: c.cfg.Releases.Driver, name: base.Name, version: base.Version, config: step.Values},
@@ -46,6 +68,10 @@ func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (
 	go func() { done <- rb.Run(o.Release) }()
 	select {
 	case err := <-done:
+		if err != nil && meshRel != nil {
+			return nil, fmt.Errorf("%s is half applied: the mesh cluster's release %q (%s) is at revision %d (%s: its routes already send all traffic to production), but the workload cluster's rollback to revision %d failed, so the release %q is at revision %d (%s): %w; "+
+				"run the same command again to finish it", title, m.release, m.where, meshRel.Version, describeState(step.State), base.Version, plan.Release, plan.Current.Version, describeState(canaryStateOf(plan.Current)), err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rollback of release %q to revision %d: %w", o.Release, base.Version, err)
 		}
@@ -56,6 +82,9 @@ func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (
 		case <-done:
 		case <-time.After(5 * time.Second):
 		}
+		if meshRel != nil {
+			return nil, fmt.Errorf("rollback of release %q interrupted after the mesh cluster's release %q (%s) went to revision %d (all traffic on production): %w; run the same command again to finish it", o.Release, m.release, m.where, meshRel.Version, ctx.Err())
+		}
 		return nil, fmt.Errorf("rollback of release %q interrupted: %w", o.Release, ctx.Err())
 	}
 	rel, err := c.cfg.Releases.Last(o.Release)
@@ -64,6 +93,9 @@ func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (
 	}
 	res := &StageResult{Release: rel, Revisions: []int{rel.Version},
 		Steps: []string{fmt.Sprintf("stage stable (revision %d), revision %d's manifest re-applied", rel.Version, base.Version)}}
+	if meshRel != nil {
+		res.Steps = append([]string{fmt.Sprintf("routing objects in the mesh cluster (%s): release %s revision %d, revision %d's routing objects re-applied", m.where, m.release, meshRel.Version, m.restoreFrom.Version)}, res.Steps...)
+	}
 	repaired, err := c.repairDrift(ctx, rel)
 	if err != nil {
 		return res, err
@@ -75,6 +107,21 @@ func (c *Client) restore(ctx context.Context, o StageOptions, plan *stagePlan) (
 		return res, c.waitRollout(ctx, o, rel.Manifest, trackLabel(step.State.Config))
 	}
 	return res, nil
+}
+
+// canaryStateOf is a revision's canary block, or stable when it has none or it
+// cannot be read (for messages).
+func canaryStateOf(rel *helmrelease.Release) canaryState {
+	st, err := readState(rel.Config)
+	if err != nil {
+		return canaryState{}
+	}
+	if st.Stage == "" {
+		if inferred, ok := inferredState(rel.Manifest, rel.Namespace, trackLabel(st.Config)); ok {
+			st.setRelease(stages.Step{Stage: inferred.Stage, Draining: inferred.Draining})
+		}
+	}
+	return st
 }
 
 // storageRewrite is Helm's release storage with one revision read with other

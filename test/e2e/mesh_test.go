@@ -23,7 +23,10 @@ import (
 // Istio CRDs, so a routing object that leaked there would be refused and the
 // command would fail; the control plane's has Istio's CRDs and ASM's.
 
-var deployments = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+var (
+	deployments = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	configMaps  = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+)
 
 // meshClusters are the two API servers of one test.
 type meshClusters struct {
@@ -198,10 +201,16 @@ func (mc *meshClusters) newest(t *testing.T, h *helmEnv, kubeconfig, release, ns
 // side, in this order: meshFirst, or the workloads first.
 func (mc *meshClusters) stageInOrder(t *testing.T, h *helmEnv, ns, release string, meshFirst bool, args ...string) string {
 	t.Helper()
+	return mc.inOrder(t, h, ns, release, release+"-mesh", meshFirst, append([]string{"canary", "stage", "-n", ns}, args...)...)
+}
+
+// inOrder is stageInOrder for any helm command, with the companion release named.
+func (mc *meshClusters) inOrder(t *testing.T, h *helmEnv, ns, release, meshRelease string, meshFirst bool, args ...string) string {
+	t.Helper()
 	before := mc.newest(t, h, mc.dataKube, release, ns).Revision
-	out := h.stage(t, ns, args...)
+	out := h.mustRun(t, args...)
 	w := mc.newest(t, h, mc.dataKube, release, ns)
-	m := mc.newest(t, h, mc.meshKube, release+"-mesh", ns)
+	m := mc.newest(t, h, mc.meshKube, meshRelease, ns)
 	if w.Revision <= before {
 		t.Errorf("stage %v: no new revision of %s (still %d)", args, release, w.Revision)
 	}
@@ -263,6 +272,11 @@ func TestMeshCluster(t *testing.T) {
 				t.Parallel()
 				ns := newNamespace(t)
 				mc.seed000(t, mc.helm(t, major, ns), ns)
+			})
+			t.Run(fmt.Sprintf("rollback-stored-manifest/helm%d", major), func(t *testing.T) {
+				t.Parallel()
+				ns := newNamespace(t)
+				mc.rollbackStoredManifest(t, mc.helm(t, major, ns), ns)
 			})
 		}
 	})
@@ -627,4 +641,106 @@ func TestMeshClusterPipeline(t *testing.T) {
 			mc.checkSides(t, "stable", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
 		})
 	}
+}
+
+// rollbackStoredManifest: `helm canary rollback RELEASE` without CHART, for a
+// release whose stored chart cannot be rendered again (a bitnami-style common
+// library and an aliased subchart, which Helm does not store, and which were not
+// kept: the release was installed by a pipeline's two helm upgrades, one per
+// cluster). Both sides go back to their stable revision's stored objects, the
+// routes first; from 10, and after swap.
+func (mc *meshClusters) rollbackStoredManifest(t *testing.T, h *helmEnv, ns string) {
+	chart := h.commonChart()
+	// The chart names its objects after the release (bitnami's fullname), so the
+	// pipeline's mesh release has the workload release's name, in the other
+	// cluster, and helm-canary is told it is the companion.
+	h = h.with("HELM_CANARY_MESH_RELEASE=" + commonRelease)
+	pin := func(part string) []string {
+		return h.postRenderer("--stage=stable", "--part="+part, "--release="+commonRelease, "--namespace="+ns, "--kubeconfig="+mc.dataKube)
+	}
+	h.mustRun(t, append([]string{"upgrade", "--install", commonRelease, chart, "-n", ns, "--set", "image.tag=83"}, pin("workloads")...)...)
+	h.mustRun(t, append([]string{"upgrade", "--install", commonRelease, chart, "-n", ns, "--kubeconfig", mc.meshKube, "--set", "image.tag=83", "--no-hooks", "--create-namespace"}, pin("mesh")...)...)
+	inOrder := func(meshFirst bool, args ...string) string {
+		t.Helper()
+		return mc.inOrder(t, h, ns, commonRelease, commonRelease, meshFirst, args...)
+	}
+	stage := func(meshFirst bool, args ...string) {
+		t.Helper()
+		inOrder(meshFirst, append([]string{"canary", "stage", "-n", ns}, args...)...)
+	}
+
+	image := func(name string) string {
+		t.Helper()
+		d, ok := getObject(t, mc.dataDyn, deployments, ns, name)
+		if !ok {
+			t.Fatalf("no Deployment %s in the data-plane cluster", name)
+		}
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+		return img
+	}
+	wantStable := func(step string) {
+		t.Helper()
+		mc.checkSides(t, step, ns, map[string]int64{commonName: 0}, map[string]map[string]int64{commonName: {}})
+		// The revision restored may be a first install, which routes by host
+		// (hazard 2): all traffic on production either way.
+		if got := weightsIn(t, mc.meshDyn, ns, commonName); fmt.Sprint(got) != fmt.Sprint(map[string]int64{"production": 100, "canary": 0}) && fmt.Sprint(got) != fmt.Sprint(map[string]int64{"": 100}) {
+			t.Errorf("%s: VirtualService %s routes %v in the mesh cluster, want all traffic on production", step, commonName, got)
+		}
+		if got := image(commonName); !strings.HasSuffix(got, ":83") {
+			t.Errorf("%s: production runs %s, want 83", step, got)
+		}
+		// The objects rendered through the dependencies are still there.
+		for _, name := range []string{commonName + "-settings", commonRelease + "-metrics"} {
+			if _, ok := getObject(t, mc.dataDyn, configMaps, ns, name); !ok {
+				t.Errorf("%s: ConfigMap %s (rendered through a dependency) is not in the data-plane cluster", step, name)
+			}
+		}
+		values := h.releaseValues(t, commonRelease, ns)
+		if got := valueAt(values, "canary.meshCluster.release"); got != commonRelease {
+			t.Errorf("%s: the release keeps canary.meshCluster.release %q, want %s", step, got, commonRelease)
+		}
+		st := meshStatusOf(t, h, ns, commonRelease)
+		if st.Stage != "stable" || !st.Mesh.InStep {
+			t.Errorf("%s: status says stage %s, mesh %+v; want stable, in step", step, st.Stage, *st.Mesh)
+		}
+		for _, w := range st.Workloads {
+			if len(w.Drift) > 0 {
+				t.Errorf("%s: status: %s drift %v, want none", step, w.Name, w.Drift)
+			}
+		}
+	}
+	rollback := func(step string) {
+		t.Helper()
+		before := mc.newest(t, h, mc.dataKube, commonRelease, ns).Revision
+		stdout, stderr, err := h.run(t, "canary", "rollback", commonRelease, "-n", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s:\n%s%s", step, stderr, stdout)
+		for _, want := range []string{"the routes first", "manifest re-applied", "routing objects re-applied"} {
+			if !strings.Contains(stdout+stderr, want) {
+				t.Errorf("%s: the output lacks %q", step, want)
+			}
+		}
+		w := mc.newest(t, h, mc.dataKube, commonRelease, ns)
+		m := mc.newest(t, h, mc.meshKube, commonRelease, ns)
+		if w.Revision != before+1 || !m.Updated.Before(w.Updated) {
+			t.Errorf("%s: the workload release at revision %d (was %d) at %s, the mesh release's revision %d at %s; want one revision each, the mesh first",
+				step, w.Revision, before, w.Updated.Format(time.RFC3339Nano), m.Revision, m.Updated.Format(time.RFC3339Nano))
+		}
+		wantStable(step)
+	}
+
+	stage(false, "10", commonRelease, chart, "--set", "image.tag=84")
+	mc.checkSides(t, "10", ns, map[string]int64{commonName: 2}, map[string]map[string]int64{commonName: {"production": 90, "canary": 10}})
+	rollback("rollback from 10")
+
+	stage(false, "10", commonRelease, chart, "--set", "image.tag=84")
+	stage(false, "100", commonRelease, chart)
+	stage(true, "swap", commonRelease, chart)
+	if got := image(commonName); !strings.HasSuffix(got, ":84") {
+		t.Errorf("production at swap runs %s, want 84", got)
+	}
+	rollback("rollback after swap")
 }
