@@ -30,6 +30,9 @@ type planInput struct {
 	// RecoverPending plans a rollback over a pending newest revision, which the
 	// command marks failed before applying (see Client.recoverPending).
 	RecoverPending bool
+	// History is every revision of the release, as the command read it (nil: read
+	// it from the storage).
+	History []*helmrelease.Release
 }
 
 // stagePlan is what one stage command will do, worked out from Helm's release
@@ -75,26 +78,20 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	if in.Chart, err = withDependenciesKept(in.Chart); err != nil {
 		return nil, err
 	}
-	last, err := store.Last(o.Release)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, fmt.Errorf("release %q: %w", o.Release, ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if last.Info.Status.IsPending() && !in.RecoverPending {
-		return nil, pendingError(last, last.Namespace)
-	}
-	current := last
-	if last.Info.Status != helmrelease.StatusDeployed {
-		if current, err = deployedOf(store, o.Release); err != nil {
+	history := in.History
+	if history == nil {
+		if history, err = readHistory(store, o.Release); errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("release %q: %w", o.Release, ErrNotFound)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
-	history, err := store.History(o.Release)
-	if err != nil {
-		return nil, err
+	last := newestOf(history)
+	if last.Info.Status.IsPending() && !in.RecoverPending {
+		return nil, pendingError(last, last.Namespace)
 	}
+	current := deployedIn(history)
 	stored, err := readState(current.Config)
 	if err != nil {
 		return nil, err
@@ -301,17 +298,45 @@ func (s canaryState) copy() canaryState {
 	return out
 }
 
-// deployedOf is the revision that is live: the deployed one, or the newest if none
-// is marked deployed (a failed first install).
-func deployedOf(store *storage.Storage, name string) (*helmrelease.Release, error) {
-	rel, err := store.Deployed(name)
-	if err == nil {
-		return rel, nil
+// readHistory reads every revision of a release, ErrNotFound when there is none.
+// Helm's storage decodes every revision of the release on each read (its Last and
+// History list them all alike), and helm-canary sets no history limit, so a
+// command reads them once and takes the newest, the live and the last stable
+// revision from that one read.
+func readHistory(store *storage.Storage, name string) ([]*helmrelease.Release, error) {
+	h, err := store.History(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) || (err == nil && len(h) == 0) {
+		return nil, ErrNotFound
 	}
-	if errors.Is(err, driver.ErrNoDeployedReleases) || errors.Is(err, driver.ErrReleaseNotFound) {
-		return store.Last(name)
+	return h, err
+}
+
+// newestOf is the newest revision of a history, whatever its status: what Helm's
+// Storage.Last returns.
+func newestOf(history []*helmrelease.Release) *helmrelease.Release {
+	var newest *helmrelease.Release
+	for _, rel := range history {
+		if newest == nil || rel.Version > newest.Version {
+			newest = rel
+		}
 	}
-	return nil, err
+	return newest
+}
+
+// deployedIn is the revision that is live: the newest one marked deployed (what
+// Helm's Storage.Deployed returns), or the newest if none is (a failed first
+// install).
+func deployedIn(history []*helmrelease.Release) *helmrelease.Release {
+	var deployed []*helmrelease.Release
+	for _, rel := range history {
+		if rel.Info != nil && rel.Info.Status == helmrelease.StatusDeployed {
+			deployed = append(deployed, rel)
+		}
+	}
+	if len(deployed) == 0 {
+		return newestOf(history)
+	}
+	return newestOf(deployed)
 }
 
 // lastStable is the newest revision that was at stable or final: what a rollback

@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/postrender"
 	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/helm-canary/helm-canary/renderer"
 	"github.com/helm-canary/helm-canary/stages"
@@ -65,7 +66,7 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	last, err := c.last(o.Release)
+	history, err := c.history(o.Release)
 	if errors.Is(err, ErrNotFound) {
 		if !o.Install || o.Chart == "" {
 			return nil, fmt.Errorf("%w: to install it, name a chart and pass --install (helm canary stage %s %s CHART --install)", err, target, o.Release)
@@ -75,7 +76,8 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	in := planInput{Options: o, Libraries: c.Libraries}
+	last := newestOf(history)
+	in := planInput{Options: o, Libraries: c.Libraries, History: history}
 	if last.Info.Status.IsPending() {
 		if target != stages.Stable || len(o.Workloads) > 0 || o.DryRun {
 			return nil, pendingError(last, c.Namespace)
@@ -189,13 +191,21 @@ func (c *Client) apply(ctx context.Context, o StageOptions, plan *stagePlan) (*S
 
 // stillNewest checks, before step i of a plan, that the release's newest revision
 // is the expected one: the plan's starting point, or the previous step's revision.
+// Helm numbers a release's revisions one after the other, so another command's
+// revision is the next number: reading that one revision is the check, where
+// reading the newest would decode the whole history again.
 func (c *Client) stillNewest(plan *stagePlan, i int, expected *helmrelease.Release) error {
-	last, err := c.cfg.Releases.Last(plan.Release)
+	_, err := c.cfg.Releases.Get(plan.Release, expected.Version+1)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("re-reading release %q before step %d of stage %s: %w", plan.Release, i+1, plan.Target, err)
 	}
-	if last.Version == expected.Version {
-		return nil
+	// Name the newest revision, which may be newer still.
+	last, err := c.cfg.Releases.Last(plan.Release)
+	if err != nil {
+		return fmt.Errorf("re-reading release %q before step %d of stage %s: %w", plan.Release, i+1, plan.Target, err)
 	}
 	what := fmt.Sprintf("revision %d (%s", last.Version, last.Info.Status)
 	if st, err := readState(last.Config); err == nil {

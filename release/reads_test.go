@@ -1,0 +1,84 @@
+package release
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/cli"
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// countingDriver counts the reads of a release's whole history (a Query without a
+// status label: Helm's Storage.History and Storage.Last), which decode every
+// revision, up to the first revision a command stores.
+type countingDriver struct {
+	driver.Driver
+	mu                   sync.Mutex
+	historyReads, before int
+	created              bool
+}
+
+func (d *countingDriver) Query(labels map[string]string) ([]*helmrelease.Release, error) {
+	d.mu.Lock()
+	if _, byStatus := labels["status"]; !byStatus {
+		d.historyReads++
+	}
+	d.mu.Unlock()
+	return d.Driver.Query(labels)
+}
+
+func (d *countingDriver) Create(key string, rls *helmrelease.Release) error {
+	d.mu.Lock()
+	if !d.created {
+		d.created, d.before = true, d.historyReads
+	}
+	d.mu.Unlock()
+	return d.Driver.Create(key, rls)
+}
+
+// A stage command reads the release's history once, and Helm's upgrade once more
+// (its own Storage.Last): each read decodes every revision, and a release staged
+// by helm-canary keeps them all. It read the history five times before.
+func TestStageReadsHistoryOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stage string
+		set   []string
+	}{
+		{"traffic move", "50", nil},
+		{"new version at a canary stage", "10", []string{"image.tag=85"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fakeClient()
+			counting := &countingDriver{Driver: c.cfg.Releases.Driver}
+			c.cfg.Releases = storage.Init(counting)
+			installFake(t, c, true, map[string]any{"image": map[string]any{"tag": "83"}})
+			stageFake(t, c, "10", nil, false, "image.tag=84")
+			before := len(mustHistory(t, c.cfg.Releases))
+			*counting = countingDriver{Driver: counting.Driver}
+
+			c.Settings = clientSettings(t)
+			// What follows the upgrade (drift repair, which reads the live routing
+			// objects) fails without a cluster; the upgrade is what is counted.
+			_, _ = c.Stage(context.Background(), StageOptions{Stage: tt.stage, Release: "pp", Values: tt.set})
+			if after := len(mustHistory(t, c.cfg.Releases)); after != before+1 {
+				t.Fatalf("%d revisions after the stage, want %d", after, before+1)
+			}
+			if counting.before != 2 {
+				t.Errorf("the release's history was read %d times before the upgrade stored its revision, want 2 (helm-canary's read and Helm's)", counting.before)
+			}
+		})
+	}
+}
+
+// clientSettings are Helm's settings pointed at a kubeconfig that does not exist:
+// a test reaches no cluster, whatever the environment says.
+func clientSettings(t *testing.T) *cli.EnvSettings {
+	s := cli.New()
+	s.KubeConfig = filepath.Join(t.TempDir(), "no-kubeconfig")
+	return s
+}
