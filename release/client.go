@@ -90,15 +90,6 @@ func (c *Client) last(name string) (*helmrelease.Release, error) {
 	return rel, err
 }
 
-// history returns every revision of a release, in one read (see readHistory).
-func (c *Client) history(name string) ([]*helmrelease.Release, error) {
-	h, err := readHistory(c.cfg.Releases, name)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("release %q in namespace %q: %w", name, c.Namespace, ErrNotFound)
-	}
-	return h, err
-}
-
 // deployed returns the revision that is live: the deployed one, or the newest if
 // none is marked deployed (a failed first install).
 func (c *Client) deployed(name string) (*helmrelease.Release, error) {

@@ -30,9 +30,9 @@ type planInput struct {
 	// RecoverPending plans a rollback over a pending newest revision, which the
 	// command marks failed before applying (see Client.recoverPending).
 	RecoverPending bool
-	// History is every revision of the release, as the command read it (nil: read
-	// it from the storage).
-	History []*helmrelease.Release
+	// Revisions are the release's, as the command read them (nil: read them from
+	// the storage).
+	Revisions *revisions
 }
 
 // stagePlan is what one stage command will do, worked out from Helm's release
@@ -78,20 +78,19 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 	if in.Chart, err = withDependenciesKept(in.Chart); err != nil {
 		return nil, err
 	}
-	history := in.History
-	if history == nil {
-		if history, err = readHistory(store, o.Release); errors.Is(err, ErrNotFound) {
+	revs := in.Revisions
+	if revs == nil {
+		if revs, err = readRevisions(store, o.Release); errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("release %q: %w", o.Release, ErrNotFound)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	last := newestOf(history)
+	last, current := revs.Last, revs.Current
 	if last.Info.Status.IsPending() && !in.RecoverPending {
 		return nil, pendingError(last, last.Namespace)
 	}
-	current := deployedIn(history)
 	stored, err := readState(current.Config)
 	if err != nil {
 		return nil, err
@@ -118,6 +117,10 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 
 	base := current
 	if transition.Restore {
+		history, err := revs.history()
+		if err != nil {
+			return nil, err
+		}
 		base = lastStable(history, current)
 	}
 	ch := in.Chart
@@ -167,6 +170,10 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 		if plans[name].Restore {
 			// This workload alone goes back: pin its production to the pod
 			// template of its own last stable revision.
+			history, err := revs.history()
+			if err != nil {
+				return nil, err
+			}
 			if production, err = pinToLastStable(history, name, production); err != nil {
 				return nil, err
 			}
@@ -298,17 +305,62 @@ func (s canaryState) copy() canaryState {
 	return out
 }
 
-// readHistory reads every revision of a release, ErrNotFound when there is none.
-// Helm's storage decodes every revision of the release on each read (its Last and
-// History list them all alike), and helm-canary sets no history limit, so a
-// command reads them once and takes the newest, the live and the last stable
-// revision from that one read.
-func readHistory(store *storage.Storage, name string) ([]*helmrelease.Release, error) {
-	h, err := store.History(name)
+// revisions are a release's revisions as a stage command reads them. Helm's
+// storage decodes every revision of a release on each read of its history (its
+// Storage.Last too), and helm-canary sets no history limit, so a command reads the
+// live revision alone and asks for the next revision number, which a newer
+// revision would have (Helm numbers them one after the other). The whole history
+// is read, once, by a command that goes back to an earlier revision, or when the
+// live revision is not the newest (a failed or pending upgrade, a failed install).
+type revisions struct {
+	store *storage.Storage
+	name  string
+	// Last is the newest revision, whatever its status; Current the live one.
+	Last, Current *helmrelease.Release
+	all           []*helmrelease.Release
+}
+
+// readRevisions reads a release's live and newest revision, ErrNotFound when it
+// has none.
+func readRevisions(store *storage.Storage, name string) (*revisions, error) {
+	r := &revisions{store: store, name: name}
+	deployed, err := store.Deployed(name)
+	switch {
+	case err == nil:
+		_, err := store.Get(name, deployed.Version+1)
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			r.Last, r.Current = deployed, deployed
+			return r, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	case errors.Is(err, driver.ErrNoDeployedReleases), errors.Is(err, driver.ErrReleaseNotFound):
+	default:
+		return nil, err
+	}
+	all, err := r.history()
+	if err != nil {
+		return nil, err
+	}
+	r.Last, r.Current = newestOf(all), deployedIn(all)
+	return r, nil
+}
+
+// history is every revision of the release, read on first use.
+func (r *revisions) history() ([]*helmrelease.Release, error) {
+	if r.all != nil {
+		return r.all, nil
+	}
+	h, err := r.store.History(r.name)
 	if errors.Is(err, driver.ErrReleaseNotFound) || (err == nil && len(h) == 0) {
 		return nil, ErrNotFound
 	}
-	return h, err
+	if err != nil {
+		return nil, err
+	}
+	r.all = h
+	return h, nil
 }
 
 // newestOf is the newest revision of a history, whatever its status: what Helm's

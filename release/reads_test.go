@@ -40,17 +40,22 @@ func (d *countingDriver) Create(key string, rls *helmrelease.Release) error {
 	return d.Driver.Create(key, rls)
 }
 
-// A stage command reads the release's history once, and Helm's upgrade once more
-// (its own Storage.Last): each read decodes every revision, and a release staged
-// by helm-canary keeps them all. It read the history five times before.
+// A stage command that moves forward decodes the live revision alone and asks for
+// the next revision number, so the only read of the whole history before its
+// upgrade stores a revision is Helm's own (its upgrade's Storage.Last): each such
+// read decodes every revision, and a release staged by helm-canary keeps them all.
+// A rollback reads the history once more, for the revision it goes back to. The
+// history was read five times before a forward move, then twice.
 func TestStageReadsHistoryOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		stage string
 		set   []string
+		want  int
 	}{
-		{"traffic move", "50", nil},
-		{"new version at a canary stage", "10", []string{"image.tag=85"}},
+		{"traffic move", "50", nil, 1},
+		{"new version at a canary stage", "10", []string{"image.tag=85"}, 1},
+		{"rollback", "stable", nil, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fakeClient()
@@ -68,8 +73,8 @@ func TestStageReadsHistoryOnce(t *testing.T) {
 			if after := len(mustHistory(t, c.cfg.Releases)); after != before+1 {
 				t.Fatalf("%d revisions after the stage, want %d", after, before+1)
 			}
-			if counting.before != 2 {
-				t.Errorf("the release's history was read %d times before the upgrade stored its revision, want 2 (helm-canary's read and Helm's)", counting.before)
+			if counting.before != tt.want {
+				t.Errorf("the release's history was read %d times before the command stored its revision, want %d", counting.before, tt.want)
 			}
 		})
 	}

@@ -66,8 +66,9 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	history, err := c.history(o.Release)
+	revs, err := readRevisions(c.cfg.Releases, o.Release)
 	if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("release %q in namespace %q: %w", o.Release, c.Namespace, err)
 		if !o.Install || o.Chart == "" {
 			return nil, fmt.Errorf("%w: to install it, name a chart and pass --install (helm canary stage %s %s CHART --install)", err, target, o.Release)
 		}
@@ -76,8 +77,8 @@ func (c *Client) Stage(ctx context.Context, o StageOptions) (*StageResult, error
 	if err != nil {
 		return nil, err
 	}
-	last := newestOf(history)
-	in := planInput{Options: o, Libraries: c.Libraries, History: history}
+	last := revs.Last
+	in := planInput{Options: o, Libraries: c.Libraries, Revisions: revs}
 	if last.Info.Status.IsPending() {
 		if target != stages.Stable || len(o.Workloads) > 0 || o.DryRun {
 			return nil, pendingError(last, c.Namespace)
