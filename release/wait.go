@@ -39,6 +39,10 @@ func (c *Client) waitRollout(ctx context.Context, o StageOptions, manifest, trac
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""
+	// Polls come quickly at first, then once a second: pods that are ready a moment
+	// after the upgrade (a warm-up's canary, whose next step waits for it) are seen
+	// then, not a second later.
+	interval := firstPoll
 	for {
 		var parts []string
 		var pending, stuck []*appsv1.Deployment
@@ -99,10 +103,18 @@ func (c *Client) waitRollout(ctx context.Context, o StageOptions, manifest, trac
 			}
 			return fmt.Errorf("timed out after %s waiting for the rollout (%s)%s; the upgrade itself is done, see `kubectl get pods -n %s`",
 				timeout, line, notReadyPods(context.Background(), cs, c.Namespace, pending), c.Namespace)
-		case <-time.After(time.Second):
+		case <-time.After(interval):
 		}
+		interval = min(2*interval, maxPoll)
 	}
 }
+
+// firstPoll and maxPoll bound the interval between waitRollout's reads: it doubles
+// from the one to the other.
+const (
+	firstPoll = 100 * time.Millisecond
+	maxPoll   = time.Second
+)
 
 func progressDeadlineExceeded(d *appsv1.Deployment) bool {
 	for _, cond := range d.Status.Conditions {
