@@ -99,8 +99,9 @@ func (c *Client) useMesh(name string, config renderer.Config) (*meshSide, error)
 		t.Release = name + "-mesh"
 	}
 	if t.Kubeconfig == "" && t.Context == "" {
-		return nil, fmt.Errorf("release %q keeps its routing objects in another cluster (companion release %q, canary.meshCluster in its values), and this command was not told where that cluster is: "+
-			"pass --mesh-kubeconfig PATH and/or --mesh-context NAME (or set HELM_CANARY_MESH_KUBECONFIG / HELM_CANARY_MESH_CONTEXT); nothing was changed", name, t.Release)
+		return nil, fmt.Errorf("%w; nothing was changed", &MeshError{Release: t.Release, Namespace: c.Namespace,
+			Err: fmt.Errorf("release %q keeps its routing objects in another cluster (companion release %q, canary.meshCluster in its values), and this command was not told where that cluster is: "+
+				"pass --mesh-kubeconfig PATH and/or --mesh-context NAME (or set HELM_CANARY_MESH_KUBECONFIG / HELM_CANARY_MESH_CONTEXT)", name, t.Release)})
 	}
 	settings := cli.New()
 	// The workload cluster's credentials and server from the environment are not
@@ -110,9 +111,12 @@ func (c *Client) useMesh(name string, config renderer.Config) (*meshSide, error)
 	settings.KubeConfig, settings.KubeContext = t.Kubeconfig, t.Context
 	settings.SetNamespace(c.Namespace)
 	where := describeMesh(t)
+	unreachable := func(err error) error {
+		return fmt.Errorf("%w; nothing was changed", &MeshError{Cluster: where, Release: t.Release, Namespace: c.Namespace, Err: err})
+	}
 	client, err := New(settings, c.Log, WithTimeout(t.Timeout))
 	if err != nil {
-		return nil, fmt.Errorf("the mesh cluster (%s): %w; nothing was changed", where, err)
+		return nil, unreachable(err)
 	}
 	m := &meshSide{client: client, release: t.Release, where: where,
 		stored: renderer.MeshCluster{Release: t.Release}}
@@ -124,13 +128,30 @@ func (c *Client) useMesh(name string, config renderer.Config) (*meshSide, error)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
-		return nil, fmt.Errorf("reading release %q in the mesh cluster (%s), namespace %q: %w; nothing was changed", t.Release, where, c.Namespace, err)
+		return nil, unreachable(err)
 	default:
 		m.last = last
 	}
 	c.mesh = m
 	return m, nil
 }
+
+// MeshError is a mesh cluster that could not be read: not reachable, or not named
+// (Cluster empty). Status reports the workload side without it.
+type MeshError struct {
+	Cluster, Release, Namespace string
+	Err                         error
+}
+
+func (e *MeshError) Error() string {
+	if e.Cluster == "" {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("the mesh cluster (%s) could not be read: release %q, namespace %q: %v; check that it is reachable, or point --mesh-kubeconfig / --mesh-context (or HELM_CANARY_MESH_KUBECONFIG / HELM_CANARY_MESH_CONTEXT) at it",
+		e.Cluster, e.Release, e.Namespace, e.Err)
+}
+
+func (e *MeshError) Unwrap() error { return e.Err }
 
 func describeMesh(t MeshTarget) string {
 	var parts []string
@@ -395,6 +416,9 @@ type MeshStatus struct {
 	Stage    string `json:"stage,omitempty"`
 	// InStep is true when its routing objects are of the workload revision's stage.
 	InStep bool `json:"inStep"`
+	// Error says why the mesh cluster could not be read (Status "unreachable"):
+	// the routing objects and the traffic split are then not known.
+	Error string `json:"error,omitempty"`
 	// state describes its canary block, per workload, for the drift message.
 	state string
 }
@@ -413,7 +437,7 @@ func (c *Client) meshStatus(rel *helmrelease.Release, config renderer.Config) (*
 		return ms, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading release %q in the mesh cluster (%s): %w", m.release, m.where, err)
+		return nil, nil, &MeshError{Cluster: m.where, Release: m.release, Namespace: c.Namespace, Err: err}
 	}
 	ms.Revision, ms.Status = deployed.Version, deployed.Info.Status.String()
 	meshConfig, err := canaryConfig(deployed.Config)
@@ -450,6 +474,9 @@ func (c *Client) RoutingManifest(name string) ([]byte, error) {
 		return nil, err
 	}
 	_, meshRel, err := c.meshStatus(rel, config)
+	if me := (*MeshError)(nil); errors.As(err, &me) {
+		return nil, fmt.Errorf("release %q: route reads its routing objects from the mesh cluster: %w", name, me)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +578,7 @@ func (c *Client) meshSources(rel *helmrelease.Release, config renderer.Config, m
 		return nil, m, dyn, "", err
 	}
 	if _, dyn, err = c.mesh.client.clients(); err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, "", &MeshError{Cluster: ms.Cluster, Release: ms.Release, Namespace: c.Namespace, Err: err}
 	}
 	if meshRel == nil {
 		return ms, m, dyn, fmt.Sprintf("the routing objects' release %q is not installed in the mesh cluster (%s): no route reaches this stage; run the same command again to apply it", ms.Release, ms.Cluster), nil

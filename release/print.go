@@ -46,7 +46,11 @@ func (s *Status) table(w io.Writer) error {
 		return err
 	}
 	s.newer(w)
-	if m := s.Mesh; m != nil {
+	m := s.Mesh
+	switch {
+	case m != nil && m.Error != "":
+		fmt.Fprintf(w, "Routing objects: NOT READ, %s\nTraffic is not known (TRAFFIC ?).\n\n", m.Error)
+	case m != nil:
 		fmt.Fprintf(w, "Routing objects: release %s in the mesh cluster (%s), revision %d, %s, stage %s\n\n", m.Release, m.Cluster, m.Revision, m.Status, m.Stage)
 	}
 	if len(s.Workloads) == 0 {
@@ -59,8 +63,12 @@ func (s *Status) table(w io.Writer) error {
 		if ws.Autoscaled {
 			auto = " (hpa)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d%s\t%d/%d%s\t%s\t%s\n", ws.Name, ws.Service, ws.Stage,
-			ws.Weights.Production, ws.Weights.Canary, ws.Ready.Production, ws.Replicas.Production, auto,
+		traffic := fmt.Sprintf("%d/%d", ws.Weights.Production, ws.Weights.Canary)
+		if m != nil && m.Error != "" {
+			traffic = "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d%s\t%d/%d%s\t%s\t%s\n", ws.Name, ws.Service, ws.Stage,
+			traffic, ws.Ready.Production, ws.Replicas.Production, auto,
 			ws.Ready.Canary, ws.Replicas.Canary, auto, strings.Join(ws.Images.Production, ","), strings.Join(ws.Images.Canary, ","))
 	}
 	if err := tw.Flush(); err != nil {

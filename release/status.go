@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -40,6 +41,15 @@ type Status struct {
 	Mesh *MeshStatus `json:"mesh,omitempty"`
 }
 
+// MeshErr is an error when the mesh cluster could not be read, for a non-zero exit
+// after the report of what could be.
+func (s *Status) MeshErr() error {
+	if s.Mesh == nil || s.Mesh.Error == "" {
+		return nil
+	}
+	return fmt.Errorf("release %q: %s: the routing objects and the traffic split are not known; the workloads above are as live", s.Release, s.Mesh.Error)
+}
+
 // Revision is one revision of a release as Helm records it.
 type Revision struct {
 	Revision    int    `json:"revision"`
@@ -55,7 +65,9 @@ type WorkloadStatus struct {
 	Name    string `json:"name"`
 	Service string `json:"service"`
 	Stage   string `json:"stage"`
-	Weights Split  `json:"weights"`
+	// Weights are the live traffic split (none when the mesh cluster holding the
+	// routes could not be read).
+	Weights Split `json:"weights,omitzero"`
 	// Ports is the split of each port of the Service, by the route Istio applies
 	// to its protocol (http, tcp, tls), or none: then by pod count.
 	Ports []canaried.PortSplit `json:"ports,omitempty"`
@@ -138,8 +150,17 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		return nil, err
 	}
 	meshDrift := ""
-	if st.Mesh, m, dyn, meshDrift, err = c.meshSources(rel, config, m, dyn); err != nil {
+	mesh, m2, dyn2, meshDrift, err := c.meshSources(rel, config, m, dyn)
+	var unreachable *MeshError
+	switch {
+	case errors.As(err, &unreachable):
+		// What the workload cluster holds is still worth reporting; the routes
+		// and the traffic split are not known (see Status.MeshErr).
+		st.Mesh = &MeshStatus{Cluster: unreachable.Cluster, Release: unreachable.Release, Status: "unreachable", Error: unreachable.Error()}
+	case err != nil:
 		return nil, err
+	default:
+		st.Mesh, m, dyn = mesh, m2, dyn2
 	}
 	for _, w := range m.Workloads(trackLabel(config)) {
 		ws := WorkloadStatus{Name: w.Name, Service: w.Service, Stage: st.Stage}
@@ -162,6 +183,10 @@ func (c *Client) StatusOf(ctx context.Context, rel *helmrelease.Release) (*Statu
 		}
 		if err := deploymentsStatus(ctx, cs, rel.Namespace, w, &ws); err != nil {
 			return nil, err
+		}
+		if unreachable != nil {
+			st.Workloads = append(st.Workloads, ws)
+			continue
 		}
 		lives, err := routingStatus(ctx, dyn, m, w, &ws)
 		if err != nil {

@@ -20,7 +20,12 @@ func newStatusCmd(settings *cli.EnvSettings) *cobra.Command {
 		Long: `status reads the live Deployments and VirtualServices of a release (not only its
 stored values) and reports per workload the stage, the traffic split, desired and ready
 replicas of production and canary, their images, and any drift between what the release
-says and what is live.`,
+says and what is live.
+
+With the routing objects in a mesh cluster (--mesh-kubeconfig, --mesh-context) it reads
+both clusters. If the mesh cluster cannot be read, it still reports the workloads as
+live, says so (traffic unknown; "mesh": {"status": "unreachable", "error": ...} in
+-o json) and exits non-zero.`,
 		Example: `  helm canary status shop
   helm canary status shop -o json`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -42,7 +47,11 @@ says and what is live.`,
 			if err != nil {
 				return err
 			}
-			return st.Write(cmd.OutOrStdout(), output)
+			if err := st.Write(cmd.OutOrStdout(), output); err != nil {
+				return err
+			}
+			// The report above, and a non-zero exit for scripts.
+			return st.MeshErr()
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")

@@ -302,6 +302,60 @@ func TestMeshCluster(t *testing.T) {
 	if after := mc.newest(t, h3, mc.dataKube, "ac", ns3).Revision; after != before {
 		t.Errorf("stage with the mesh cluster stopped made revision %d of the workload release (was %d)", after, before)
 	}
+
+	// status reports what the workload cluster holds, says plainly that the mesh
+	// cluster could not be read, and exits non-zero; route names the mesh cluster.
+	stdout, stderr, err := h3.run(t, "canary", "status", "ac", "-n", ns3)
+	t.Logf("status with the mesh cluster stopped:\n%s%s", stdout, stderr)
+	if err == nil {
+		t.Error("status with the mesh cluster stopped exited 0")
+	}
+	for _, want := range []string{"app-a", "asm-mock:v0.1-java", "NOT READ", mc.meshKube, "connection refused", "--mesh-kubeconfig"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("status with the mesh cluster stopped: the report lacks %q", want)
+		}
+	}
+	if !strings.Contains(stderr, "could not be read") {
+		t.Errorf("status with the mesh cluster stopped: stderr lacks the error")
+	}
+	stdout, _, err = h3.run(t, "canary", "status", "ac", "-n", ns3, "-o", "json")
+	if err == nil {
+		t.Error("status -o json with the mesh cluster stopped exited 0")
+	}
+	var st struct {
+		Workloads []map[string]any `json:"workloads"`
+		Mesh      struct {
+			Release string `json:"release"`
+			Status  string `json:"status"`
+			Error   string `json:"error"`
+		} `json:"mesh"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("status -o json with the mesh cluster stopped: %v\n%s", err, stdout)
+	}
+	if st.Mesh.Status != "unreachable" || st.Mesh.Release != "ac-mesh" || !strings.Contains(st.Mesh.Error, mc.meshKube) {
+		t.Errorf("status -o json with the mesh cluster stopped: mesh %+v, want ac-mesh unreachable with the error naming %s", st.Mesh, mc.meshKube)
+	}
+	if len(st.Workloads) != 3 {
+		t.Errorf("status -o json with the mesh cluster stopped: %d workloads, want app-a, app-b, app-c", len(st.Workloads))
+	}
+	for _, w := range st.Workloads {
+		if _, ok := w["weights"]; ok {
+			t.Errorf("status -o json with the mesh cluster stopped: %v has weights, which it cannot know", w["name"])
+		}
+		if _, ok := w["images"]; !ok {
+			t.Errorf("status -o json with the mesh cluster stopped: %v has no images", w["name"])
+		}
+	}
+	_, stderr, err = h3.run(t, "canary", "route", "ac", "-n", ns3, "--host", "app-a")
+	if err == nil {
+		t.Error("route with the mesh cluster stopped succeeded")
+	}
+	for _, want := range []string{"route reads its routing objects from the mesh cluster", mc.meshKube, "--mesh-kubeconfig"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("route with the mesh cluster stopped: the error lacks %q:\n%s", want, stderr)
+		}
+	}
 }
 
 // seed002 is seed 002 on ASM, the routes in the mesh cluster.
