@@ -294,11 +294,20 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 			production = yaml.CopyYNode(rendered)
 			renameConfigRefs(production, ns, renames, setScalar)
 		}
+		// and with the chart's own version labels, not the canary's.
+		restored := production
+		if production == rendered {
+			restored = yaml.CopyYNode(rendered)
+		}
+		if r.productionVersions(restored, w.d.selector) {
+			production = restored
+		}
 	}
 	w.productionLabels = stringMapNode(lookup(production, "metadata", "labels"))
 	if err := r.checkServices(w, production, rendered); err != nil {
 		return err
 	}
+	w.versions = r.canaryVersions(w, d)
 	renames, err := r.canaryConfigNames(w, rendered)
 	if err != nil {
 		return err
@@ -345,7 +354,19 @@ func (r *release) spliceSplit(w *workload, d, canarySource *yaml.RNode, canaryDo
 	canary.replaceScalar(field(meta, "name"), scalarText(w.name+CanarySuffix)) // quoted if the name needs it
 	canary.setLabel(meta, r.track, TrackCanary)
 	canary.setKey(lookup(spec, "selector", "matchLabels"), r.track, TrackCanary)
-	canary.setKey(lookup(spec, "template", "metadata", "labels"), r.track, TrackCanary)
+	podLabels := lookup(spec, "template", "metadata", "labels")
+	canary.setKey(podLabels, r.track, TrackCanary)
+	for _, key := range VersionLabels {
+		to, ok := w.versions[key]
+		if !ok {
+			continue
+		}
+		if v := field(podLabels, key); v != nil {
+			canary.replace(v, scalarText(to), true)
+		} else {
+			canary.insertKey(podLabels, key, scalarText(to))
+		}
+	}
 	renameConfigRefs(lookup(spec, "template"), r.namespaceOf(w.d.ns), w.configRenames, func(n *yaml.Node, to string) {
 		canary.replace(n, scalarText(to), true)
 	})
@@ -441,7 +462,13 @@ func (r *release) encodeSplit(w *workload, d, canarySource *yaml.RNode, producti
 	setField(lookupCreate(c, "metadata"), "name", stringNode(w.name+CanarySuffix))
 	setField(lookupCreate(c, "metadata", "labels"), r.track, stringNode(TrackCanary))
 	setField(lookupCreate(c, "spec", "selector", "matchLabels"), r.track, stringNode(TrackCanary))
-	setField(lookupCreate(c, "spec", "template", "metadata", "labels"), r.track, stringNode(TrackCanary))
+	podLabels := lookupCreate(c, "spec", "template", "metadata", "labels")
+	setField(podLabels, r.track, stringNode(TrackCanary))
+	for _, key := range VersionLabels {
+		if to, ok := w.versions[key]; ok {
+			setField(podLabels, key, stringNode(to))
+		}
+	}
 	annotations := lookupCreate(c, "metadata", "annotations")
 	setField(annotations, AnnotationStage, stringNode(w.Stage.String()))
 	if w.Draining {

@@ -245,6 +245,9 @@ type workload struct {
 	// configRenames maps the ConfigMaps and Secrets the canary's pod template names
 	// to what the canary reads (its copies, config.go).
 	configRenames map[configKey]string
+	// versions are the version labels the canary's pods carry instead of the
+	// rendered ones (version.go).
+	versions map[string]string
 }
 
 // canaryUp reports whether the workload's canary pods run: every stage but stable

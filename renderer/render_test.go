@@ -43,7 +43,7 @@ func TestStageTable(t *testing.T) {
 			wantField(t, prod, "spec.selector", "matchLabels:\n  app: cart")
 			wantField(t, prod, "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: production")
 			wantField(t, canary, "spec.selector", "matchLabels:\n  app: cart\n  helm-canary.io/track: canary")
-			wantField(t, canary, "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: canary")
+			wantField(t, canary, "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: canary\nversion: canary")
 			w := weights(t, find(t, out, "VirtualService", "cart-api"), 0)
 			if w["production"] != tt.production || w["canary"] != tt.canary || len(w) != 2 {
 				t.Errorf("weights = %v, want production %s canary %s", w, tt.production, tt.canary)

@@ -27,7 +27,7 @@ func TestYAMLShapes(t *testing.T) {
 		in := strings.Replace(appAt("2.0"), "  labels:\n    app: cart\nspec:", "  labels: &labels\n    app: cart\nspec:", 1)
 		in = strings.Replace(in, "      labels:\n        app: cart\n", "      labels:\n        <<: *labels\n        tier: web\n", 1)
 		out := render(t, in, Options{Stage: mustStage(t, "10")})
-		wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: canary\ntier: web")
+		wantField(t, find(t, out, "Deployment", "cart-canary"), "spec.template.metadata.labels", "app: cart\nhelm-canary.io/track: canary\ntier: web\nversion: canary")
 		if strings.Contains(out, "<<") {
 			t.Errorf("a merge key survived in the output:\n%s", out)
 		}
