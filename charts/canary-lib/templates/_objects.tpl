@@ -88,6 +88,7 @@ canary-lib.deployment: (list spec track) -> the Deployment of one track,
 {{- if $canary }}{{ include "canary-lib.checkStateful" $in }}{{ end -}}
 {{- $name := $in.name -}}
 {{- $selector := $in.selectorLabels -}}
+{{- $podLabels := $in.podLabels | default $in.selectorLabels -}}
 {{- $replicas := $s.productionReplicas -}}
 {{- $fixedReplicas := not $s.autoscaled -}}
 {{- if $canary -}}
@@ -95,6 +96,7 @@ canary-lib.deployment: (list spec track) -> the Deployment of one track,
 {{- $selector = include "canary-lib.withTrack" (list $in.selectorLabels $s.trackLabel $track) | fromYaml -}}
 {{- $replicas = $s.canaryReplicas -}}
 {{- $fixedReplicas = not (and $s.autoscaled $s.canaryUp) -}}
+{{- $podLabels = include "canary-lib.canaryVersions" (list $in $podLabels $s.trackLabel) | fromYaml -}}
 {{- end -}}
 apiVersion: apps/v1
 kind: Deployment
@@ -119,13 +121,53 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "canary-lib.withTrack" (list ($in.podLabels | default $in.selectorLabels) $s.trackLabel $track) | nindent 8 }}
+        {{- include "canary-lib.withTrack" (list $podLabels $s.trackLabel $track) | nindent 8 }}
       {{- with $in.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     spec:
       {{- include "canary-lib.podSpec" (list $in $track) | nindent 6 }}
+{{- end -}}
+
+{{/*
+canary-lib.canaryVersions: (list spec podLabels trackLabel) -> the canary's pod
+labels, as the renderer gives them: each label Istio and Kiali read a version from
+(version, app.kubernetes.io/version, service.istio.io/canonical-revision) gets its
+value plus -canary ("canary" for an empty one; a value -canary would make longer
+than 63 characters, or that is the canary's already, is kept), and pods with none
+of them get version: canary. So dashboards tell the canary from production by
+version. A label in selectorLabels keeps its value: the Deployment's selector is
+immutable and the Service selects by the same labels; keepVersionLabels: true keeps
+them all (a Service or policy of the chart selects by one that selectorLabels lacks).
+*/}}
+{{- define "canary-lib.canaryVersions" -}}
+{{- $in := index . 0 -}}
+{{- $labels := index . 1 | default dict -}}
+{{- $track := index . 2 -}}
+{{- $out := dict -}}
+{{- range $k, $v := $labels }}{{ $_ := set $out $k $v }}{{ end -}}
+{{- if ne (printf "%v" $in.keepVersionLabels) "true" -}}
+{{- $selector := $in.selectorLabels | default dict -}}
+{{- $any := false -}}
+{{- range list "version" "app.kubernetes.io/version" "service.istio.io/canonical-revision" -}}
+{{- if hasKey $labels . -}}
+{{- $any = true -}}
+{{- $v := printf "%v" (index $labels .) -}}
+{{- if and (not (hasKey $selector .)) (ne . $track) -}}
+{{- if eq $v "" -}}
+{{- $_ := set $out . "canary" -}}
+{{- else if not (or (eq $v "canary") (hasSuffix "-canary" $v) (gt (add (len $v) 7) 63)) -}}
+{{- $_ := set $out . (printf "%s-canary" $v) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $any) (not (hasKey $selector "version")) (ne "version" $track) -}}
+{{- $_ := set $out "version" "canary" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
 
 {{/*
