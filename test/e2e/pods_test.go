@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,8 @@ func TestWalkOnPods(t *testing.T) {
 			{[]string{"swap", "pp"}, "84", "84", 2, 2},
 			{[]string{"final", "pp", "--drain-time", "2s"}, "84", "", 2, 0},
 		}
-		for _, s := range steps {
+		var stablePods []string
+		for i, s := range steps {
 			h.stage(t, ns, append(s.args, "--wait", "--timeout", "90s")...)
 			want := map[string]int{"production": s.productionPods}
 			if s.canPods > 0 {
@@ -65,6 +67,19 @@ func TestWalkOnPods(t *testing.T) {
 			wantTrackImages(t, ns, "production", image(s.production))
 			if s.canary != "" {
 				wantTrackImages(t, ns, "canary", image(s.canary))
+			}
+			switch {
+			case i == 0:
+				stablePods = readyPodNames(t, ns, "production")
+			case s.production == "83":
+				// The canary's pods carry a version of their own (the chart has no
+				// version label: version=canary), and giving it to them never
+				// restarted production's pods.
+				wantTrackVersion(t, ns, "canary", "canary")
+				wantTrackVersion(t, ns, "production", "")
+				if got := readyPodNames(t, ns, "production"); strings.Join(got, ",") != strings.Join(stablePods, ",") {
+					t.Errorf("stage %s: production's pods %v, want those of stable %v (not restarted)", s.args[0], got, stablePods)
+				}
 			}
 		}
 		// final scaled the canary to 0: its pods go.
@@ -83,6 +98,38 @@ func wantTrackImages(t *testing.T, ns, track, image string) {
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp == nil && podReady(&p) && p.Spec.Containers[0].Image != image {
 			t.Errorf("Ready %s pod %s runs %s, want %s", track, p.Name, p.Spec.Containers[0].Image, image)
+		}
+	}
+}
+
+// readyPodNames lists the Ready pods of a track, sorted.
+func readyPodNames(t *testing.T, ns, track string) []string {
+	t.Helper()
+	pods, err := clients(t).kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "helm-canary.io/track=" + track})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && podReady(&p) {
+			out = append(out, p.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// wantTrackVersion checks the version label (what Istio's telemetry and Kiali read)
+// of every Ready pod of a track; "" wants none.
+func wantTrackVersion(t *testing.T, ns, track, version string) {
+	t.Helper()
+	pods, err := clients(t).kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "helm-canary.io/track=" + track})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && podReady(&p) && p.Labels["version"] != version {
+			t.Errorf("Ready %s pod %s has version label %q, want %q", track, p.Name, p.Labels["version"], version)
 		}
 	}
 }
