@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/promtest"
 )
 
 // Issue 12: the routing objects in another cluster than the pods (Alibaba ASM's
@@ -272,6 +275,11 @@ func TestMeshCluster(t *testing.T) {
 				t.Parallel()
 				ns := newNamespace(t)
 				mc.seed000(t, mc.helm(t, major, ns), ns)
+			})
+			t.Run(fmt.Sprintf("rollout/helm%d", major), func(t *testing.T) {
+				t.Parallel()
+				ns := newNamespace(t)
+				mc.rollout(t, mc.helm(t, major, ns), ns)
 			})
 			t.Run(fmt.Sprintf("rollback-stored-manifest/helm%d", major), func(t *testing.T) {
 				t.Parallel()
@@ -797,4 +805,94 @@ func (mc *meshClusters) rollbackStoredManifest(t *testing.T, h *helmEnv, ns stri
 		t.Errorf("production at swap runs %s, want 84", got)
 	}
 	rollback("rollback after swap")
+}
+
+// rollout: `helm canary rollout` with the routes in the mesh cluster, against the
+// real Prometheus of rollout_test.go. A good canary promotes through its steps,
+// each step's weights landing in the mesh cluster (read there at each step's
+// webhook); a canary whose error rate rises is rolled back, both sides to stable.
+func (mc *meshClusters) rollout(t *testing.T, h *helmEnv, ns string) {
+	m := rolloutEnv(t)
+	svc := "product-page-svc"
+	mc.stageInOrder(t, h, ns, "pp", false, "stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83", "--wait", "--timeout", "60s")
+	m.Set(ns, "productpage", healthy)
+	m.Set(ns, "productpage-canary", healthy)
+	image := func() string {
+		t.Helper()
+		d, ok := getObject(t, mc.dataDyn, deployments, ns, "productpage")
+		if !ok {
+			t.Fatal("no Deployment productpage in the data-plane cluster")
+		}
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+		return img
+	}
+	// The weights in the mesh cluster when each step's webhook is called: the
+	// step's routes are in place by then.
+	var mu sync.Mutex
+	var seen []string
+	hk := newHooks(t)
+	hk.onStep = func(weight int) {
+		vs, err := mc.meshDyn.Resource(virtualServices).Namespace(ns).Get(context.Background(), svc, metav1.GetOptions{})
+		got := fmt.Sprintf("step %d: ", weight)
+		if err != nil {
+			got += err.Error()
+		} else {
+			routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+			for _, r := range routes {
+				if r, _ := r.(map[string]any); isWeighted(r) {
+					for _, d := range routeDestinations(r) {
+						got += fmt.Sprintf("%s=%d ", d.subset, d.weight)
+					}
+				}
+			}
+		}
+		mu.Lock()
+		seen = append(seen, strings.TrimSpace(got))
+		mu.Unlock()
+	}
+	r, code, stderr := h.rollout(t, ns, "pp", "--set", "image.tag=84", "--steps", "25,100", "--interval", rolloutInterval,
+		"--prometheus", m.prom.URL, "--analysis", hk.analysisFile(t, ""), "--drain-time", "0s")
+	if code != 0 || r.Outcome != "promoted" {
+		t.Fatalf("exit %d, outcome %q, want 0 promoted; stderr:\n%s", code, r.Outcome, stderr)
+	}
+	for _, want := range []string{"the workloads first, then the routes, in the mesh cluster", "the routes first, in the mesh cluster"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the rollout's progress lacks %q:\n%s", want, stderr)
+		}
+	}
+	mu.Lock()
+	if got := strings.Join(seen, "; "); got != "step 25: production=75 canary=25; step 100: production=0 canary=100" {
+		t.Errorf("the mesh cluster's weights at each step: %s", got)
+	}
+	mu.Unlock()
+	if got := image(); !strings.HasSuffix(got, ":84") {
+		t.Errorf("production runs %s after the rollout, want 84", got)
+	}
+	mc.checkSides(t, "promoted", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+	if st := meshStatusOf(t, h, ns, "pp"); st.Stage != "final" || !st.Mesh.InStep {
+		t.Errorf("status after the rollout: stage %s, mesh %+v; want final, in step", st.Stage, *st.Mesh)
+	}
+
+	// The next version fails at 50%: both sides back to stable, the routes first.
+	hk.onStep = func(weight int) {
+		if weight >= 50 {
+			m.Set(ns, "productpage-canary", promtest.Traffic{RPS: 20, ErrorRate: 0.2, LatencyMs: 40})
+		}
+	}
+	r, code, stderr = h.rollout(t, ns, "pp", "--set", "image.tag=85", "--steps", "25,50,100", "--interval", rolloutInterval,
+		"--prometheus", m.prom.URL, "--analysis", hk.analysisFile(t, ""))
+	if code != 1 || r.Outcome != "rolled-back" || r.Stage != "stable" {
+		t.Fatalf("exit %d, outcome %q at stage %q, want 1 rolled-back to stable; stderr:\n%s", code, r.Outcome, r.Stage, stderr)
+	}
+	if !strings.Contains(stderr, "stage stable: the routes first, in the mesh cluster") {
+		t.Errorf("the rollback did not move the routes first:\n%s", stderr)
+	}
+	if got := image(); !strings.HasSuffix(got, ":84") {
+		t.Errorf("production runs %s after the rollback, want 84", got)
+	}
+	mc.checkSides(t, "rolled back", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
+	if st := meshStatusOf(t, h, ns, "pp"); st.Stage != "stable" || !st.Mesh.InStep {
+		t.Errorf("status after the rollback: stage %s, mesh %+v; want stable, in step", st.Stage, *st.Mesh)
+	}
 }
