@@ -99,7 +99,7 @@ func stageFake(t *testing.T, c *Client, stage string, named *chart.Chart, dryRun
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel, err := c.upgrade(context.Background(), o, plan.Chart, step.Values, pr)
+		rel, err := c.upgrade(context.Background(), o, nil, plan.Chart, step.Values, pr)
 		if err != nil {
 			t.Fatalf("stage %s: %v", stage, err)
 		}
@@ -185,7 +185,7 @@ func TestKeptDependenciesAsLoaded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := c.upgrade(context.Background(), o, plan.Chart, plan.Steps[0].Values, pr)
+	rel, err := c.upgrade(context.Background(), o, nil, plan.Chart, plan.Steps[0].Values, pr)
 	if err != nil {
 		t.Fatal(err)
 	}

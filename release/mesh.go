@@ -256,7 +256,7 @@ func describeState(s canaryState) string {
 func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePlan, i int, expected *helmrelease.Release, pr postrender.PostRenderer) (*helmrelease.Release, error) {
 	step := plan.Steps[i]
 	if c.mesh == nil {
-		return c.upgrade(ctx, o, plan.Chart, step.Values, pr)
+		return c.upgrade(ctx, o, expected, plan.Chart, step.Values, pr)
 	}
 	m := c.mesh
 	prev, err := readState(plan.Current.Config)
@@ -269,7 +269,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 	title := fmt.Sprintf("stage %s%s", step.Stage, drainingNote(step.Stage, step.Draining))
 	split := &splitRenderer{inner: pr}
 	if o.DryRun {
-		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, split)
+		rel, err := c.upgrade(ctx, o, expected, plan.Chart, step.Values, split)
 		if err != nil {
 			return nil, err
 		}
@@ -288,7 +288,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 		// Render both parts without applying anything, then the routes first.
 		dry := o
 		dry.DryRun = true
-		if _, err := c.upgrade(ctx, dry, plan.Chart, step.Values, split); err != nil {
+		if _, err := c.upgrade(ctx, dry, expected, plan.Chart, step.Values, split); err != nil {
 			return nil, err
 		}
 		meshRel, err := m.apply(ctx, o, plan.Chart, step.State, split.mesh, plan.Release, expected.Version+1)
@@ -296,7 +296,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 			return nil, fmt.Errorf("%s: the mesh cluster's release %q (%s) failed, so nothing was changed in the workload cluster (%s): %w; run the same command again",
 				title, m.release, m.where, workloadState(), err)
 		}
-		rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, &splitRenderer{inner: pr})
+		rel, err := c.upgrade(ctx, o, expected, plan.Chart, step.Values, &splitRenderer{inner: pr})
 		if err != nil {
 			return nil, fmt.Errorf("%s is half applied: the mesh cluster's release %q (%s) is at revision %d (%s: its routes already send no traffic where this stage sends none), but the workload cluster's upgrade failed, so %s: %w; "+
 				"run the same command again to finish it, or `helm canary rollback %s`", title, m.release, m.where, meshRel.Version, describeState(step.State), workloadState(), err, plan.Release)
@@ -304,7 +304,7 @@ func (c *Client) upgradeStep(ctx context.Context, o StageOptions, plan *stagePla
 		return rel, nil
 	}
 	fmt.Fprintf(c.Log, "%s: the workloads first, then the routes, in the mesh cluster (%s)\n", title, m.where)
-	rel, err := c.upgrade(ctx, o, plan.Chart, step.Values, split)
+	rel, err := c.upgrade(ctx, o, expected, plan.Chart, step.Values, split)
 	if err != nil {
 		return nil, err
 	}

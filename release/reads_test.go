@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -41,11 +42,11 @@ func (d *countingDriver) Create(key string, rls *helmrelease.Release) error {
 }
 
 // A stage command that moves forward decodes the live revision alone and asks for
-// the next revision number, so the only read of the whole history before its
-// upgrade stores a revision is Helm's own (its upgrade's Storage.Last): each such
-// read decodes every revision, and a release staged by helm-canary keeps them all.
-// A rollback reads the history once more, for the revision it goes back to. The
-// history was read five times before a forward move, then twice.
+// the next revision number, and gives Helm's upgrade that newest revision, so no
+// read of the whole history precedes the revision it stores: each such read
+// decodes every revision, and a release staged by helm-canary keeps them all. A
+// rollback reads the history once, for the revision it goes back to. The history
+// was read five times before a forward move, then twice, then once (Helm's own).
 func TestStageReadsHistoryOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -53,9 +54,9 @@ func TestStageReadsHistoryOnce(t *testing.T) {
 		set   []string
 		want  int
 	}{
-		{"traffic move", "50", nil, 1},
-		{"new version at a canary stage", "10", []string{"image.tag=85"}, 1},
-		{"rollback", "stable", nil, 2},
+		{"traffic move", "50", nil, 0},
+		{"new version at a canary stage", "10", []string{"image.tag=85"}, 0},
+		{"rollback", "stable", nil, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fakeClient()
@@ -86,4 +87,37 @@ func clientSettings(t *testing.T) *cli.EnvSettings {
 	s := cli.New()
 	s.KubeConfig = filepath.Join(t.TempDir(), "no-kubeconfig")
 	return s
+}
+
+// With the newest revision given, Helm's storage is an exact lock on the plan: a
+// revision another command stored after the check is not superseded by a revision
+// made over it; the upgrade fails and stores nothing. (Reading the history itself,
+// Helm would have made the next revision over the other command's.)
+func TestUpgradeOverAnotherCommandsRevisionFails(t *testing.T) {
+	c := fakeClient()
+	installFake(t, c, true, map[string]any{"image": map[string]any{"tag": "83"}})
+	o := stageOpts("10", "image.tag=84")
+	plan, err := planStage(c.cfg.Releases, planInput{Options: o, Overrides: overrides(t, o.Values...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another command's revision, stored after the plan's check.
+	other := *plan.Last
+	other.Version++
+	other.Info = &helmrelease.Info{Status: helmrelease.StatusDeployed, Description: "another command"}
+	if err := c.cfg.Releases.Create(&other); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := plan.Mode.postRenderer(plan.Steps[0].State, plan.Production, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.upgrade(context.Background(), o, plan.Last, plan.Chart, plan.Steps[0].Values, pr)
+	if err == nil || !strings.Contains(err.Error(), "upgraded by another command") {
+		t.Fatalf("upgrade over another command's revision: %v, want the lost race named", err)
+	}
+	h := mustHistory(t, c.cfg.Releases)
+	if newest := newestOf(h); newest.Version != other.Version || newest.Info.Description != "another command" {
+		t.Errorf("newest revision %d (%s), want the other command's %d untouched", newest.Version, newest.Info.Description, other.Version)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/postrender"
 	helmrelease "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/helm-canary/helm-canary/renderer"
@@ -252,8 +253,19 @@ func drainingNote(s stages.Stage, d bool) string {
 	return ""
 }
 
-func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, vals map[string]any, pr postrender.PostRenderer) (*helmrelease.Release, error) {
-	up := action.NewUpgrade(c.cfg)
+// upgrade runs Helm's upgrade of the release to a chart and values. newest, when
+// given, is the release's newest revision as the command read and checked it (see
+// stillNewest); Helm's upgrade then takes it instead of reading the whole history
+// again (see newestKnown).
+func (c *Client) upgrade(ctx context.Context, o StageOptions, newest *helmrelease.Release, ch *chart.Chart, vals map[string]any, pr postrender.PostRenderer) (*helmrelease.Release, error) {
+	cfg := c.cfg
+	if newest != nil {
+		known := *c.cfg
+		known.Releases = &storage.Storage{Driver: newestKnown{Driver: c.cfg.Releases.Driver, newest: newest},
+			MaxHistory: c.cfg.Releases.MaxHistory, Log: c.cfg.Releases.Log}
+		cfg = &known
+	}
+	up := action.NewUpgrade(cfg)
 	up.Namespace = c.Namespace
 	// The values are complete: the release's, the command line's and the canary block.
 	up.ResetValues = true
@@ -280,6 +292,30 @@ func (c *Client) upgrade(ctx context.Context, o StageOptions, ch *chart.Chart, v
 		return nil, fmt.Errorf("upgrade of release %q: %w", o.Release, err)
 	}
 	return rel, nil
+}
+
+// newestKnown is Helm's release storage for one upgrade, whose read of the
+// release's whole history (Helm's Storage.Last, which decodes every revision) is
+// answered with the newest revision the command has already read and checked:
+// Helm takes the live revision and the next revision number from it. Every other
+// read, and every write, goes to the storage; should another command store that
+// revision number first, Helm's Create fails and nothing is applied, as when Helm
+// reads the history itself. Helm marks the revision it supersedes on a copy.
+type newestKnown struct {
+	driver.Driver
+	newest *helmrelease.Release
+}
+
+func (d newestKnown) Query(labels map[string]string) ([]*helmrelease.Release, error) {
+	if len(labels) == 2 && labels["name"] == d.newest.Name && labels["owner"] == "helm" {
+		rel := *d.newest
+		if rel.Info != nil {
+			info := *rel.Info
+			rel.Info = &info
+		}
+		return []*helmrelease.Release{&rel}, nil
+	}
+	return d.Driver.Query(labels)
 }
 
 func (c *Client) install(ctx context.Context, o StageOptions, target stages.Stage) (*StageResult, error) {
