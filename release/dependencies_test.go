@@ -362,3 +362,23 @@ func TestStageRefusalsMakeNoRevision(t *testing.T) {
 		})
 	}
 }
+
+// withDependenciesKept takes JSON within len+len/1024+64 bytes of the bound as
+// fitting without compressing it: gzip never makes data longer than that, even
+// incompressible data.
+func TestGzipGrowsLessThanTheBoundAssumes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 100, 64 << 10, 200 << 10, maxStoredChart} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		gz, err := gzipped(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gz) > len(data)+len(data)/1024+64 {
+			t.Errorf("%d bytes of noise gzip to %d bytes, more than the bound assumes", n, len(gz))
+		}
+	}
+}

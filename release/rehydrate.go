@@ -161,9 +161,14 @@ func withDependenciesKept(ch *chart.Chart) (*chart.Chart, error) {
 	out := *ch
 	out.Files = append(withoutDependenciesFile(ch.Files), &chart.File{Name: dependenciesFile, Data: file})
 	out.SetDependencies(ch.Dependencies()...)
-	// The chart as Helm will store it: its JSON, gzipped.
+	// The chart as Helm will store it: its JSON, gzipped. Gzip adds at most a few
+	// bytes per 64 KiB block to data it cannot compress (it stores such blocks), so
+	// JSON well within the bound needs no compressing to know it fits.
 	if data, err = json.Marshal(&out); err != nil {
 		return nil, err
+	}
+	if len(data)+len(data)/1024+64 <= maxStoredChart {
+		return &out, nil
 	}
 	stored, err := gzipped(data)
 	if err != nil {
