@@ -117,11 +117,15 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 
 	base := current
 	if transition.Restore {
-		history, err := revs.history()
+		// The newest revision that was at stable or final: what a rollback
+		// restores. Without one (a release that never was), the current revision.
+		stable, err := revs.newest(isStable)
 		if err != nil {
 			return nil, err
 		}
-		base = lastStable(history, current)
+		if stable != nil {
+			base = stable
+		}
 	}
 	ch := in.Chart
 	if ch == nil {
@@ -170,11 +174,7 @@ func planStage(store *storage.Storage, in planInput) (*stagePlan, error) {
 		if plans[name].Restore {
 			// This workload alone goes back: pin its production to the pod
 			// template of its own last stable revision.
-			history, err := revs.history()
-			if err != nil {
-				return nil, err
-			}
-			if production, err = pinToLastStable(history, name, production); err != nil {
+			if production, err = pinToLastStable(revs.newest, name, production); err != nil {
 				return nil, err
 			}
 		}
@@ -347,6 +347,47 @@ func readRevisions(store *storage.Storage, name string) (*revisions, error) {
 	return r, nil
 }
 
+// walkLimit is how many revisions revisions.newest reads one at a time before it
+// reads the whole history at once.
+const walkLimit = 8
+
+// newest is the newest live-able revision (deployed or superseded) for which want
+// holds, or nil (see newestRevision). The one wanted is usually a few revisions
+// back (the stable one before a canary's moves), so it reads them one at a time
+// from the newest back, and the whole history at once past walkLimit reads.
+func (r *revisions) newest(want func(*helmrelease.Release, renderer.Config) bool) (*helmrelease.Release, error) {
+	if r.all == nil {
+		v, reads := r.Last.Version, 0
+		for ; v >= 1 && reads < walkLimit; v-- {
+			rel := r.Last
+			switch v {
+			case r.Last.Version:
+			case r.Current.Version:
+				rel = r.Current
+			default:
+				var err error
+				reads++
+				if rel, err = r.store.Get(r.name, v); errors.Is(err, driver.ErrReleaseNotFound) {
+					continue // pruned
+				} else if err != nil {
+					return nil, err
+				}
+			}
+			if found := newestRevision([]*helmrelease.Release{rel}, want); found != nil {
+				return found, nil
+			}
+		}
+		if v < 1 {
+			return nil, nil
+		}
+	}
+	h, err := r.history()
+	if err != nil {
+		return nil, err
+	}
+	return newestRevision(h, want), nil
+}
+
 // history is every revision of the release, read on first use.
 func (r *revisions) history() ([]*helmrelease.Release, error) {
 	if r.all != nil {
@@ -389,18 +430,6 @@ func deployedIn(history []*helmrelease.Release) *helmrelease.Release {
 		return newestOf(history)
 	}
 	return newestOf(deployed)
-}
-
-// lastStable is the newest revision that was at stable or final: what a rollback
-// restores. Without one (a release that never was), the current revision.
-func lastStable(history []*helmrelease.Release, current *helmrelease.Release) *helmrelease.Release {
-	rel := newestRevision(history, func(rel *helmrelease.Release, cfg renderer.Config) bool {
-		return isStable(rel, cfg)
-	})
-	if rel == nil {
-		return current
-	}
-	return rel
 }
 
 // isStable reports whether a revision was at stable, or at final after its drain.

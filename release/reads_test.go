@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,8 +46,9 @@ func (d *countingDriver) Create(key string, rls *helmrelease.Release) error {
 // the next revision number, and gives Helm's upgrade that newest revision, so no
 // read of the whole history precedes the revision it stores: each such read
 // decodes every revision, and a release staged by helm-canary keeps them all. A
-// rollback reads the history once, for the revision it goes back to. The history
-// was read five times before a forward move, then twice, then once (Helm's own).
+// rollback reads the revisions before it one at a time back to the stable one.
+// The history was read five times before a forward move, then twice, then once
+// (Helm's own); twice before a rollback, then once.
 func TestStageReadsHistoryOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -56,7 +58,7 @@ func TestStageReadsHistoryOnce(t *testing.T) {
 	}{
 		{"traffic move", "50", nil, 0},
 		{"new version at a canary stage", "10", []string{"image.tag=85"}, 0},
-		{"rollback", "stable", nil, 1},
+		{"rollback", "stable", nil, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fakeClient()
@@ -119,5 +121,49 @@ func TestUpgradeOverAnotherCommandsRevisionFails(t *testing.T) {
 	h := mustHistory(t, c.cfg.Releases)
 	if newest := newestOf(h); newest.Version != other.Version || newest.Info.Description != "another command" {
 		t.Errorf("newest revision %d (%s), want the other command's %d untouched", newest.Version, newest.Info.Description, other.Version)
+	}
+}
+
+// A rollback finds the stable revision it goes back to by reading revisions one at
+// a time from the newest back, and past walkLimit reads the whole history at once:
+// the same revision either way.
+func TestRollbackFindsTheStableRevision(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		stableAt     int
+		revisions    int
+		historyReads int
+	}{
+		{"a few revisions back", 9, 12, 0},
+		{"past the walk", 1, 12, 1},
+		{"none stable", 0, 4, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var revs []rev
+			for i := 1; i <= tt.revisions; i++ {
+				r := rev{stage: fmt.Sprint(10 * (i%9 + 1)), tag: fmt.Sprint(80 + i)}
+				if i == tt.stableAt {
+					r.stage = "stable"
+				}
+				revs = append(revs, r)
+			}
+			mem := memoryStore(t, plainChart(), revs...)
+			counting := &countingDriver{Driver: mem.Driver}
+			store := storage.Init(counting)
+			p, err := planStage(store, planInput{Options: stageOpts("stable")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tt.stableAt
+			if want == 0 {
+				want = tt.revisions // never stable: the current revision
+			}
+			if p.Base.Version != want {
+				t.Errorf("rollback goes back to revision %d, want %d", p.Base.Version, want)
+			}
+			if counting.historyReads != tt.historyReads {
+				t.Errorf("%d reads of the whole history, want %d", counting.historyReads, tt.historyReads)
+			}
+		})
 	}
 }

@@ -50,14 +50,18 @@ func workloadState(config renderer.Config, name string) (stages.State, error) {
 }
 
 // pinToLastStable appends to a production manifest the Deployment of the newest
-// revision where this workload was at stable or final, and the ConfigMaps and
-// Secrets its pods read there; the renderer reads the last object of a name, so
-// those pin production, configuration included.
-func pinToLastStable(history []*helmrelease.Release, workload string, production []byte) ([]byte, error) {
-	rel := newestRevision(history, func(_ *helmrelease.Release, cfg renderer.Config) bool {
+// revision where this workload was at stable or final (newest finds it, as
+// revisions.newest does), and the ConfigMaps and Secrets its pods read there; the
+// renderer reads the last object of a name, so those pin production,
+// configuration included.
+func pinToLastStable(newest func(func(*helmrelease.Release, renderer.Config) bool) (*helmrelease.Release, error), workload string, production []byte) ([]byte, error) {
+	rel, err := newest(func(_ *helmrelease.Release, cfg renderer.Config) bool {
 		st, err := workloadState(cfg, workload)
 		return err == nil && !st.Draining && (st.Stage == stages.Stable || st.Stage == stages.Final)
 	})
+	if err != nil {
+		return nil, err
+	}
 	if rel == nil {
 		return production, nil // never stable: production stays as it runs
 	}

@@ -65,7 +65,10 @@ func TestPinToLastStableKeepsConfig(t *testing.T) {
 			Config: map[string]any{ValuesKey: map[string]any{"stage": stage}}, Info: &helmrelease.Info{Status: helmrelease.StatusSuperseded}}
 	}
 	history := []*helmrelease.Release{rel(1, "stable", stable), rel(2, "100", at100), rel(3, "swap", swapped)}
-	production, err := pinToLastStable(history, "cart", []byte(swapped))
+	newest := func(want func(*helmrelease.Release, renderer.Config) bool) (*helmrelease.Release, error) {
+		return newestRevision(history, want), nil
+	}
+	production, err := pinToLastStable(newest, "cart", []byte(swapped))
 	if err != nil {
 		t.Fatal(err)
 	}
