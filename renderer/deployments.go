@@ -299,7 +299,7 @@ func (r *release) split(w *workload, d *yaml.RNode) error {
 		if production == rendered {
 			restored = yaml.CopyYNode(rendered)
 		}
-		if r.productionVersions(restored, w.d.selector) {
+		if !w.KeepVersionLabels && r.productionVersions(restored, w.d.selector) {
 			production = restored
 		}
 	}

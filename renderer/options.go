@@ -116,6 +116,8 @@ type WorkloadOptions struct {
 	Gateway     *Gateway
 	// ForceStateful: canary it although it is stateful.
 	ForceStateful bool
+	// KeepVersionLabels: the canary's pods keep the chart's version labels.
+	KeepVersionLabels bool
 }
 
 // forceStateful reports whether a stateful Deployment may be canaried.
@@ -229,6 +231,9 @@ type Workload struct {
 	// ForceStateful canaries a stateful Deployment (a ReadWriteOnce claim, strategy
 	// Recreate), which is refused otherwise.
 	ForceStateful bool `yaml:"forceStateful,omitempty" json:"forceStateful,omitempty"`
+	// KeepVersionLabels keeps the chart's version labels on the canary's pods, for a
+	// selector outside the release that reads one (see VersionLabels).
+	KeepVersionLabels bool `yaml:"keepVersionLabels,omitempty" json:"keepVersionLabels,omitempty"`
 }
 
 // Sticky: the canary's responses set a cookie, and requests carrying it go to the
@@ -332,7 +337,7 @@ func (c Config) Apply(o *Options) error {
 			w := c.Workloads[name]
 			wo := WorkloadOptions{Draining: w.Draining, CanaryReplicas: w.CanaryReplicas,
 				Sticky: w.Sticky, UserPercent: w.UserPercent, Mirror: w.Mirror, Gateway: w.Gateway,
-				ForceStateful: w.ForceStateful}
+				ForceStateful: w.ForceStateful, KeepVersionLabels: w.KeepVersionLabels}
 			for i, m := range w.Match {
 				match, err := parseMatch(m)
 				if err != nil {
@@ -348,7 +353,7 @@ func (c Config) Apply(o *Options) error {
 				wo.Stage = s
 			}
 			if !wo.Stage.IsZero() || wo.Draining || wo.CanaryReplicas != nil || wo.Match != nil || wo.Sticky != nil ||
-				wo.UserPercent != nil || wo.Mirror != nil || wo.Gateway != nil || wo.ForceStateful {
+				wo.UserPercent != nil || wo.Mirror != nil || wo.Gateway != nil || wo.ForceStateful || wo.KeepVersionLabels {
 				if o.PerWorkload == nil {
 					o.PerWorkload = map[string]WorkloadOptions{}
 				}

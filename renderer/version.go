@@ -86,7 +86,7 @@ func (r *release) productionVersions(tmpl *yaml.Node, selector map[string]string
 // unless a selector reads that label (see versionLabelFree); DefaultVersionLabel
 // when it carries none. The production Deployment is never changed.
 func (r *release) canaryVersions(w *workload, d *yaml.RNode) map[string]string {
-	if !canaryVersionsEnabled {
+	if !canaryVersionsEnabled || w.KeepVersionLabels {
 		return nil
 	}
 	canary := w.d.labels

@@ -232,3 +232,26 @@ func TestCanaryVersion(t *testing.T) {
 		t.Error("a 57-character value with -canary would pass the 63-character limit")
 	}
 }
+
+// canary.workloads.NAME.keepVersionLabels: true keeps the chart's version labels
+// on the canary's pods, for a selector the render cannot see (a Service of another
+// release selecting by version).
+func TestKeepVersionLabels(t *testing.T) {
+	c, err := ParseConfig([]byte("stage: \"10\"\nworkloads:\n  web:\n    keepVersionLabels: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts Options
+	if err := c.Apply(&opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, pod := range []string{podVersion, podApp} {
+		out := render(t, versionChart(pod, appOnly, appSvc, ""), opts)
+		got := labelsAt(t, find(t, out, "Deployment", "web-canary"), "spec", "template", "metadata", "labels")
+		for _, key := range VersionLabels {
+			if want := map[string]string{"version": map[bool]string{true: "v2"}[pod == podVersion]}[key]; got[key] != want {
+				t.Errorf("keepVersionLabels: the canary's %s = %q, want the chart's %q", key, got[key], want)
+			}
+		}
+	}
+}
