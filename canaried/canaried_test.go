@@ -335,3 +335,27 @@ spec:
 		t.Errorf("weights in cluster.local %s, want none found (100/0)", got)
 	}
 }
+
+// Version reads what Istio reports for each side, from the goldens: bookinfo keeps
+// version in its selectors (both sides v2), productpage has no version label
+// (production latest, the canary canary), configured has app.kubernetes.io/version.
+func TestVersion(t *testing.T) {
+	for golden, want := range map[string][2]string{
+		"bookinfo-reviews-10": {"v2", "v2"},
+		"productpage-10":      {"latest", "canary"},
+		"configured-10":       {"1.27", "1.28-canary"},
+	} {
+		data, err := os.ReadFile("../test/golden/" + golden + "/expected.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Read(data, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := m.Workloads("")[0]
+		if got := [2]string{Version(w.Production.Fields), Version(w.Canary.Fields)}; got != want {
+			t.Errorf("%s: versions %v, want %v", golden, got, want)
+		}
+	}
+}

@@ -87,6 +87,23 @@ func Replicas(deployment map[string]any) (n int, ok bool) {
 	return toInt(Dig(deployment, "spec", "replicas"))
 }
 
+// canonicalRevision are the pod labels Istio takes a workload's canonical
+// revision from, in its order (istio.io/istio pkg/kube/labels).
+var canonicalRevision = []string{"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"}
+
+// Version is the version Istio's telemetry reports for a Deployment's pods (the
+// canonical revision): the first of canonicalRevision its pod template carries,
+// else "latest".
+func Version(deployment map[string]any) string {
+	labels, _ := Dig(deployment, "spec", "template", "metadata", "labels").(map[string]any)
+	for _, key := range canonicalRevision {
+		if v, ok := labels[key]; ok {
+			return str(v)
+		}
+	}
+	return "latest"
+}
+
 // Images are the images of a Deployment's containers, in order.
 func Images(deployment map[string]any) []string {
 	var out []string

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/helm-canary/helm-canary/canaried"
+	"github.com/helm-canary/helm-canary/renderer"
 )
 
 // Formats are the -o values status and stage accept.
@@ -79,6 +80,13 @@ func (s *Status) table(w io.Writer) error {
 			for _, p := range ws.Ports {
 				fmt.Fprintf(w, "PORT %s %s\n", ws.Service, p)
 			}
+		}
+	}
+	for _, ws := range s.Workloads {
+		if ws.Versions.Production == ws.Versions.Canary {
+			// A selector reads the version label (or keepVersionLabels): render left it.
+			fmt.Fprintf(w, "VERSION %s: production and canary pods both report version %s to Istio and Kiali (a selector reads the version label); dashboards tell them apart by workload: %s and %s%s\n",
+				ws.Name, ws.Versions.Production, ws.Name, ws.Name, renderer.CanarySuffix)
 		}
 	}
 	for _, ws := range s.Workloads {

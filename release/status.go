@@ -75,9 +75,18 @@ type WorkloadStatus struct {
 	Replicas Split `json:"replicas"`
 	Ready    Split `json:"ready"`
 	// Autoscaled is true when an autoscaler owns the replica counts.
-	Autoscaled bool     `json:"autoscaled,omitempty"`
-	Images     Images   `json:"images"`
-	Drift      []string `json:"drift,omitempty"`
+	Autoscaled bool   `json:"autoscaled,omitempty"`
+	Images     Images `json:"images"`
+	// Versions are what Istio's telemetry and Kiali report as each side's version
+	// (the canonical revision of its pods' labels).
+	Versions Versions `json:"versions"`
+	Drift    []string `json:"drift,omitempty"`
+}
+
+// Versions are the versions Istio reports for each side's pods.
+type Versions struct {
+	Production string `json:"production"`
+	Canary     string `json:"canary"`
 }
 
 // Split is a production/canary pair.
@@ -211,12 +220,14 @@ func deploymentsStatus(ctx context.Context, cs kubernetes.Interface, namespace s
 		replicas *int
 		ready    *int
 		images   *[]string
+		version  *string
 	}{
-		{w.Production, &ws.Replicas.Production, &ws.Ready.Production, &ws.Images.Production},
-		{w.Canary, &ws.Replicas.Canary, &ws.Ready.Canary, &ws.Images.Canary},
+		{w.Production, &ws.Replicas.Production, &ws.Ready.Production, &ws.Images.Production, &ws.Versions.Production},
+		{w.Canary, &ws.Replicas.Canary, &ws.Ready.Canary, &ws.Images.Canary, &ws.Versions.Canary},
 	} {
 		name := side.desired.Name
 		wantImages := canaried.Images(side.desired.Fields)
+		*side.version = canaried.Version(side.desired.Fields)
 		wantReplicas, fixed := canaried.Replicas(side.desired.Fields)
 		live, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -232,6 +243,7 @@ func deploymentsStatus(ctx context.Context, cs kubernetes.Interface, namespace s
 			return err
 		}
 		gotImages := canaried.Images(u)
+		*side.version = canaried.Version(u)
 		gotReplicas, hasReplicas := canaried.Replicas(u)
 		*side.images = gotImages
 		*side.ready = int(live.Status.ReadyReplicas)

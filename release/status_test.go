@@ -41,3 +41,22 @@ func TestDestinationRuleDrift(t *testing.T) {
 		t.Errorf("specDiffers of equal specs = %v", got)
 	}
 }
+
+// Where the canary's pods could not get a version of their own, the table says
+// what the dashboards show instead.
+func TestStatusTableSaysWhenVersionsAreTheSame(t *testing.T) {
+	st := &Status{Release: "bi", Namespace: "bi", Revision: 2, Status: "deployed", Stage: "10", Workloads: []WorkloadStatus{
+		{Name: "reviews-v2", Service: "reviews", Versions: Versions{Production: "v2", Canary: "v2"}},
+		{Name: "productpage", Service: "productpage", Versions: Versions{Production: "latest", Canary: "canary"}},
+	}}
+	var b strings.Builder
+	if err := st.Write(&b, "table"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "VERSION reviews-v2: production and canary pods both report version v2 to Istio and Kiali"; !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "reviews-v2 and reviews-v2-canary") {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
+	if strings.Contains(b.String(), "VERSION productpage") {
+		t.Errorf("a VERSION line for productpage, whose canary reports its own version:\n%s", b.String())
+	}
+}

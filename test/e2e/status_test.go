@@ -50,6 +50,8 @@ func TestStatus(t *testing.T) {
 				"production": []any{productpageImage + ":83"},
 				"canary":     []any{productpageImage + ":84"},
 			},
+			// What Istio and Kiali report: the chart has no version label.
+			"versions": map[string]any{"production": "latest", "canary": "canary"},
 		}
 		for k, v := range wantWorkload {
 			if !reflect.DeepEqual(w[k], v) {
