@@ -3,43 +3,88 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
 )
 
-// helmFigures compares `helm canary stage 10` with a plain `helm upgrade
-// --reuse-values` on a local API server, interleaved, each run changing the image
-// tag so that every command does a real upgrade. The target compares like with
-// like: a release of a chart made of the very manifest stage 10 produces (same
-// five objects, same Helm validation and apply work), so the ratio is helm-canary's
-// own cost: the plugin process, reading the release, rendering, the status read.
-// For reference it also times the un-canaried chart (two objects): that gap is the
-// price of the canary objects themselves, mostly Helm's client-side OpenAPI
-// validation of the two Istio objects.
+// helmFigures compares helm canary's commands with plain Helm doing the same to a
+// release of the same objects, on a local API server with simulated nodes (pods
+// become Ready), interleaved, one comparison per kind of move a user makes:
 //
-// Each command has its own release: a plain upgrade of a canaried release drops
-// what the post-renderer added, after which helm-canary rightly refuses stage 10
-// until the release is re-adopted at stable.
+//   - the first move from stable to a canary weight with a new version: helm
+//     canary starts the canary's pods with no traffic, waits until they are ready,
+//     then moves traffic (two revisions by design, issue 10, hazard 2); plain Helm
+//     does the same as two `helm upgrade`s with `kubectl rollout status` between;
+//   - a traffic move (10 -> 50): one revision each;
+//   - the rollback (50 -> stable): `helm canary rollback` against `helm rollback`
+//     to the stable revision.
+//
+// The plain release's chart is made of the very manifests helm-canary's release
+// had at each stage (the same five objects, the same Helm validation and apply
+// work; a value picks the stage), so each ratio is helm-canary's own cost: the
+// plugin process, reading the release, rendering, the readiness wait's polling,
+// drift repair and the status it prints. For reference it also times an upgrade
+// of the un-canaried chart (two objects, not five).
+//
+// Each side has its own release: a plain upgrade of a canaried release drops what
+// the post-renderer added, after which helm-canary rightly refuses to move it.
 type helmFigures struct {
-	Runs          int       `json:"runs"`
-	StageWalls    []float64 `json:"stage_wall_seconds"`
-	SameWalls     []float64 `json:"same_objects_wall_seconds"`
-	PlainWalls    []float64 `json:"uncanaried_wall_seconds"`
-	StageMedian   float64   `json:"stage_wall_seconds_median"`
-	SameMedian    float64   `json:"same_objects_wall_seconds_median"`
-	PlainMedian   float64   `json:"uncanaried_wall_seconds_median"`
-	Ratio         float64   `json:"ratio"`
-	RatioUncanary float64   `json:"ratio_to_uncanaried"`
-	Target        float64   `json:"target"`
+	Runs  int    `json:"runs"`
+	Chart string `json:"chart"`
+	// ByCPU: the targets are checked on CPU time (user+system of the commands and
+	// their children), not wall time.
+	ByCPU       bool             `json:"by_cpu"`
+	Comparisons []helmComparison `json:"comparisons"`
+	// Uncanaried is `helm upgrade --reuse-values` of the chart without canary, for
+	// reference next to the traffic move.
+	Uncanaried helmTimes `json:"uncanaried"`
 }
 
-func benchHelm(ctx context.Context, runs int, helmCanary string, target float64, logf func(string, ...any)) (*helmFigures, error) {
+// helmComparison is one kind of move: helm canary against plain Helm.
+type helmComparison struct {
+	Name   string    `json:"name"`
+	Canary string    `json:"canary_commands"`
+	Plain  string    `json:"plain_commands"`
+	C      helmTimes `json:"canary"`
+	P      helmTimes `json:"plain"`
+	// Ratio and CPURatio are canary / plain, on wall and CPU medians.
+	Ratio    float64 `json:"ratio"`
+	CPURatio float64 `json:"cpu_ratio"`
+	// Target is the most Ratio (or CPURatio) may be; 0 for a figure reported
+	// without a target.
+	Target  float64 `json:"target,omitempty"`
+	Note    string  `json:"note,omitempty"`
+	Skipped string  `json:"skipped,omitempty"`
+}
+
+// helmTimes are the runs of one side: wall and CPU seconds, and their medians.
+type helmTimes struct {
+	Walls     []float64 `json:"wall_seconds"`
+	CPUs      []float64 `json:"cpu_seconds"`
+	Median    float64   `json:"wall_seconds_median"`
+	CPUMedian float64   `json:"cpu_seconds_median"`
+}
+
+func (t *helmTimes) add(wall, cpu time.Duration) {
+	t.Walls, t.CPUs = append(t.Walls, wall.Seconds()), append(t.CPUs, cpu.Seconds())
+	t.Median, t.CPUMedian = median(t.Walls), median(t.CPUs)
+}
+
+// The comparisons, in the order of a run.
+const (
+	firstMove = iota
+	trafficMove
+	rollbackMove
+	rollbackInfo
+)
+
+func benchHelm(ctx context.Context, runs int, helmCanary string, target float64, byCPU bool, logf func(string, ...any)) (*helmFigures, error) {
 	root, err := filepath.Abs(".")
 	if err != nil {
 		return nil, err
@@ -76,90 +121,190 @@ func benchHelm(ctx context.Context, runs int, helmCanary string, target float64,
 	if err := copyFile(helmCanary, filepath.Join(plugin, "bin", "helm-canary")); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig(),
+	env := append(localcluster.ToolEnv(), "KUBECONFIG="+cluster.Kubeconfig(),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"))
 	helm := filepath.Join(cluster.BinDir(), "helm3")
 	chart := filepath.Join(root, "examples", "productpage")
-	run := func(args ...string) (time.Duration, error) {
-		cmd := exec.CommandContext(ctx, helm, args...)
-		cmd.Env, cmd.Stdout = env, io.Discard
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
+	run := func(name string, args ...string) (wall, cpu time.Duration, out string, err error) {
+		cmd := exec.CommandContext(ctx, name, args...)
+		var stdout, stderr strings.Builder
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
-			return 0, fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+			return 0, 0, "", fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, stderr.String())
 		}
-		return time.Since(start), nil
+		wall = time.Since(start)
+		// wait4's rusage of helm counts the plugin process it waited for.
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+		}
+		return wall, cpu, stdout.String(), nil
 	}
-	if _, err := run("plugin", "install", plugin); err != nil {
+	runHelm := func(args ...string) error {
+		_, _, _, err := run(helm, args...)
+		return err
+	}
+	kubectl := lookKubectl()
+
+	if err := runHelm("plugin", "install", plugin); err != nil {
 		return nil, err
 	}
-	if _, err := run("canary", "stage", "stable", rel, chart, "--install", "-n", ns, "--set", "image.tag=83"); err != nil {
-		return nil, err
-	}
-	if _, err := run("install", rel, chart, "-n", plainNS, "--set", "image.tag=83"); err != nil {
-		return nil, err
-	}
-	same, err := sameObjectsChart(ctx, helm, env, home, rel, ns)
+	logf("helm: preparing the releases (helm canary's, its stages' manifests as a chart, the un-canaried chart)")
+	same, err := sameObjectsChart(home, func(args ...string) (string, error) {
+		_, _, out, err := run(helm, args...)
+		return out, err
+	}, rel, ns, chart)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := run("install", rel, same, "-n", sameNS, "--set", "tag=84"); err != nil {
+	if err := runHelm("install", rel, same, "-n", sameNS, "--set-string", "state=stable", "--set", "tag=84"); err != nil {
 		return nil, err
 	}
-	f := &helmFigures{Runs: runs, Target: target}
-	for i := 0; i < runs; i++ {
-		tag := fmt.Sprint(84 + i%2)
-		d, err := run("canary", "stage", "10", rel, "-n", ns, "--set", "image.tag="+tag)
-		if err != nil {
-			return nil, err
-		}
-		f.StageWalls = append(f.StageWalls, d.Seconds())
-		m, err := run("upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set", "tag="+tag)
-		if err != nil {
-			return nil, err
-		}
-		f.SameWalls = append(f.SameWalls, m.Seconds())
-		p, err := run("upgrade", rel, chart, "-n", plainNS, "--reuse-values", "--set", "image.tag="+tag)
-		if err != nil {
-			return nil, err
-		}
-		f.PlainWalls = append(f.PlainWalls, p.Seconds())
-		logf("helm run %d/%d  helm canary stage 10 %.3fs  helm upgrade --reuse-values: same objects %.3fs, un-canaried chart %.3fs",
-			i+1, runs, d.Seconds(), m.Seconds(), p.Seconds())
+	if err := runHelm("install", rel, chart, "-n", plainNS, "--set", "image.tag=83"); err != nil {
+		return nil, err
 	}
-	f.StageMedian, f.SameMedian, f.PlainMedian = median(f.StageWalls), median(f.SameWalls), median(f.PlainWalls)
-	f.Ratio, f.RatioUncanary = f.StageMedian/f.SameMedian, f.StageMedian/f.PlainMedian
+
+	f := &helmFigures{Runs: runs, Chart: "examples/productpage", ByCPU: byCPU, Comparisons: []helmComparison{
+		firstMove: {Name: "first move from stable with a new version (warm-up: 2 revisions, waits for the canary's pods)",
+			Canary: "helm canary stage 10 RELEASE --set image.tag=T",
+			Plain:  "helm upgrade (canary pods, 0%) + kubectl rollout status + helm upgrade (10%)", Target: target},
+		trafficMove: {Name: "traffic move 10 -> 50 (1 revision)",
+			Canary: "helm canary stage 50 RELEASE", Plain: "helm upgrade --reuse-values", Target: target},
+		rollbackMove: {Name: "rollback 50 -> stable (1 revision, the stable chart and values rendered again)",
+			Canary: "helm canary rollback RELEASE", Plain: "helm upgrade --reuse-values (back to stable)", Target: target},
+		rollbackInfo: {Name: "rollback 50 -> stable against helm rollback",
+			Canary: "helm canary rollback RELEASE", Plain: "helm rollback RELEASE (to the previous revision, at stable)",
+			Note: "helm rollback re-applies a stored manifest: no rendering, and no client-side OpenAPI validation, which every helm upgrade (and so helm canary) does"},
+	}}
+	if kubectl == "" {
+		f.Comparisons[firstMove].Skipped = "kubectl not found (tried kubectl in PATH, /usr/bin/kubectl): plain Helm's side waits for the pods with kubectl rollout status"
+	}
+	timed := func(t *helmTimes, cmds ...[]string) error {
+		var wall, cpu time.Duration
+		for _, c := range cmds {
+			w, u, _, err := run(c[0], c[1:]...)
+			if err != nil {
+				return err
+			}
+			wall, cpu = wall+w, cpu+u
+		}
+		t.add(wall, cpu)
+		return nil
+	}
+	for i := 0; i < runs; i++ {
+		tag := fmt.Sprint(85 + i%2)
+		cmp := f.Comparisons
+		// The first move from stable, then 10 -> 50, then back to stable: both
+		// sides start each run at stable.
+		if kubectl != "" {
+			if err := timed(&cmp[firstMove].C, []string{helm, "canary", "stage", "10", rel, "-n", ns, "--set", "image.tag=" + tag}); err != nil {
+				return nil, err
+			}
+			if err := timed(&cmp[firstMove].P,
+				[]string{helm, "upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set-string", "state=warm", "--set", "tag=" + tag},
+				[]string{kubectl, "rollout", "status", "deployment/productpage", "deployment/productpage-canary", "-n", sameNS, "--timeout", "5m"},
+				[]string{helm, "upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set-string", "state=10"}); err != nil {
+				return nil, err
+			}
+		} else {
+			if err := runHelm("canary", "stage", "10", rel, "-n", ns, "--set", "image.tag="+tag); err != nil {
+				return nil, err
+			}
+			if err := runHelm("upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set-string", "state=10", "--set", "tag="+tag); err != nil {
+				return nil, err
+			}
+		}
+		if err := timed(&cmp[trafficMove].C, []string{helm, "canary", "stage", "50", rel, "-n", ns}); err != nil {
+			return nil, err
+		}
+		if err := timed(&cmp[trafficMove].P, []string{helm, "upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set-string", "state=50"}); err != nil {
+			return nil, err
+		}
+		if err := timed(&f.Uncanaried, []string{helm, "upgrade", rel, chart, "-n", plainNS, "--reuse-values", "--set", "image.tag=" + tag}); err != nil {
+			return nil, err
+		}
+		if err := timed(&cmp[rollbackMove].C, []string{helm, "canary", "rollback", rel, "-n", ns}); err != nil {
+			return nil, err
+		}
+		cmp[rollbackInfo].C.add(time.Duration(cmp[rollbackMove].C.Walls[i]*1e9), time.Duration(cmp[rollbackMove].C.CPUs[i]*1e9))
+		if err := timed(&cmp[rollbackMove].P, []string{helm, "upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set-string", "state=stable"}); err != nil {
+			return nil, err
+		}
+		// Back to 50, untimed, for helm rollback to the previous (stable) revision.
+		if err := runHelm("upgrade", rel, same, "-n", sameNS, "--reuse-values", "--set-string", "state=50"); err != nil {
+			return nil, err
+		}
+		if err := timed(&cmp[rollbackInfo].P, []string{helm, "rollback", rel, "-n", sameNS}); err != nil {
+			return nil, err
+		}
+		var line []string
+		for _, c := range cmp {
+			if c.Skipped == "" {
+				line = append(line, fmt.Sprintf("%s %.3fs vs %.3fs", strings.SplitN(c.Name, " (", 2)[0], c.C.Walls[i], c.P.Walls[i]))
+			}
+		}
+		logf("helm run %d/%d: %s; un-canaried upgrade %.3fs", i+1, runs, strings.Join(line, ", "), f.Uncanaried.Walls[i])
+	}
+	for i := range f.Comparisons {
+		c := &f.Comparisons[i]
+		if c.Skipped == "" {
+			c.Ratio, c.CPURatio = c.C.Median/c.P.Median, c.C.CPUMedian/c.P.CPUMedian
+		}
+	}
 	return f, nil
 }
 
-// sameObjectsChart writes a chart whose one template is the manifest of the
-// release at stage 10, with the canary's image tag as its only value.
-func sameObjectsChart(ctx context.Context, helm string, env []string, home, rel, ns string) (string, error) {
-	cmd := exec.CommandContext(ctx, helm, "canary", "stage", "10", rel, "-n", ns, "--set", "image.tag=84")
-	cmd.Env = env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("stage 10: %w\n%s", err, out)
+// sameObjectsChart takes helm canary's release through the stages a run goes
+// through (install at stable, stage 10 with a new version: the warm-up's revision
+// and stage 10's, stage 50, rollback) and writes a chart whose one template is, for
+// each stage, the manifest the release had there: .Values.state picks it
+// (stable, warm, 10, 50), .Values.tag is the canary's image tag.
+func sameObjectsChart(home string, helm func(...string) (string, error), rel, ns, chart string) (string, error) {
+	steps := [][]string{
+		{"canary", "stage", "stable", rel, chart, "--install", "-n", ns, "--set", "image.tag=83"},
+		{"canary", "stage", "10", rel, "-n", ns, "--set", "image.tag=84"},
+		{"canary", "stage", "50", rel, "-n", ns},
+		{"canary", "rollback", rel, "-n", ns},
 	}
-	cmd = exec.CommandContext(ctx, helm, "get", "manifest", rel, "-n", ns)
-	cmd.Env = env
-	manifest, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("helm get manifest: %w", err)
+	for _, s := range steps {
+		if _, err := helm(s...); err != nil {
+			return "", err
+		}
 	}
-	templated := strings.ReplaceAll(string(manifest), "productpage-v1:84", "productpage-v1:{{ .Values.tag }}")
-	if templated == string(manifest) {
-		return "", fmt.Errorf("the stage 10 manifest has no canary image to template")
+	// Stable is the rollback's revision: where each run starts and ends.
+	states := []struct {
+		name     string
+		revision int
+	}{{"stable", 5}, {"warm", 2}, {"10", 3}, {"50", 4}}
+	var tmpl strings.Builder
+	for i, st := range states {
+		manifest, err := helm("get", "manifest", rel, "-n", ns, "--revision", fmt.Sprint(st.revision))
+		if err != nil {
+			return "", err
+		}
+		if strings.Contains(manifest, "{{") {
+			return "", fmt.Errorf("revision %d's manifest has template delimiters: it cannot be made a template", st.revision)
+		}
+		templated := strings.ReplaceAll(manifest, "productpage-v1:84", "productpage-v1:{{ .Values.tag }}")
+		if st.name != "stable" && templated == manifest {
+			return "", fmt.Errorf("revision %d's manifest (%s) has no canary image to template", st.revision, st.name)
+		}
+		kw := "else if"
+		if i == 0 {
+			kw = "if"
+		}
+		fmt.Fprintf(&tmpl, "{{- %s eq .Values.state %q }}\n%s\n", kw, st.name, templated)
 	}
+	tmpl.WriteString("{{- end }}\n")
 	dir := filepath.Join(home, "same-objects")
 	if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
 		return "", err
 	}
 	files := map[string]string{
 		"Chart.yaml":             "apiVersion: v2\nname: same-objects\nversion: 0.1.0\n",
-		"values.yaml":            "tag: \"84\"\n",
-		"templates/objects.yaml": templated,
+		"values.yaml":            "state: stable\ntag: \"84\"\n",
+		"templates/objects.yaml": tmpl.String(),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
@@ -169,21 +314,64 @@ func sameObjectsChart(ctx context.Context, helm string, env []string, home, rel,
 	return dir, nil
 }
 
-func (f *helmFigures) failed() bool { return f != nil && f.Ratio > f.Target }
+// lookKubectl finds kubectl for plain Helm's readiness wait, or "".
+func lookKubectl() string {
+	for _, c := range []string{"kubectl", "/usr/bin/kubectl"} {
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// failed reports whether a comparison that ran is over its target.
+func (f *helmFigures) failed() bool {
+	if f == nil {
+		return false
+	}
+	for _, c := range f.Comparisons {
+		if c.Skipped == "" && c.Target > 0 && c.ratio(f.ByCPU) > c.Target {
+			return true
+		}
+	}
+	return false
+}
+
+func (c helmComparison) ratio(byCPU bool) float64 {
+	if byCPU {
+		return c.CPURatio
+	}
+	return c.Ratio
+}
 
 func (f *helmFigures) text() string {
-	result := "PASS"
-	if f.failed() {
-		result = "FAIL"
+	var b strings.Builder
+	by := "wall"
+	if f.ByCPU {
+		by = "CPU"
 	}
-	return fmt.Sprintf(`
-helm 3 on a local kube-apiserver, examples/productpage, %d interleaved runs, each changing the image tag:
-  helm canary stage 10                                         median %.3f s
-  helm upgrade --reuse-values, a release of the same objects   median %.3f s
-  helm upgrade --reuse-values, the chart without canary        median %.3f s  (2 objects instead of 5)
-  helm-canary's own cost: ratio %.2f x  (target <= %.1f x)  %s
-  including the canary objects: ratio %.2f x  (INFO)
-`, f.Runs, f.StageMedian, f.SameMedian, f.PlainMedian, f.Ratio, f.Target, result, f.RatioUncanary)
+	fmt.Fprintf(&b, "\nhelm 3 on a local kube-apiserver (pods Ready through simulated nodes), %s, %d interleaved runs (a new image tag each);\n", f.Chart, f.Runs)
+	fmt.Fprintf(&b, "plain Helm's release is of the same objects (helm canary's own manifests at each stage); medians, targets on %s time:\n", by)
+	for _, c := range f.Comparisons {
+		fmt.Fprintf(&b, "  %s\n", c.Name)
+		if c.Skipped != "" {
+			fmt.Fprintf(&b, "    SKIPPED: %s\n", c.Skipped)
+			continue
+		}
+		fmt.Fprintf(&b, "    %-78s wall %.3f s  CPU %.3f s\n", c.Canary, c.C.Median, c.C.CPUMedian)
+		fmt.Fprintf(&b, "    %-78s wall %.3f s  CPU %.3f s\n", c.Plain, c.P.Median, c.P.CPUMedian)
+		if c.Target == 0 {
+			fmt.Fprintf(&b, "    helm canary / plain Helm: wall %.2f x, CPU %.2f x  INFO: %s\n", c.Ratio, c.CPURatio, c.Note)
+			continue
+		}
+		result := "PASS"
+		if c.ratio(f.ByCPU) > c.Target {
+			result = "FAIL"
+		}
+		fmt.Fprintf(&b, "    helm canary / plain Helm: wall %.2f x, CPU %.2f x  (target <= %.1f x, %s)  %s\n", c.Ratio, c.CPURatio, c.Target, by, result)
+	}
+	fmt.Fprintf(&b, "  for reference, helm upgrade --reuse-values of the chart without canary (2 objects, not 5): wall %.3f s, CPU %.3f s\n", f.Uncanaried.Median, f.Uncanaried.CPUMedian)
+	return b.String()
 }
 
 // stripHooks drops the install hooks: the benchmark copies a ready binary.

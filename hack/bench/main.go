@@ -31,7 +31,10 @@
 //     (measured when this driver was written: 0.6 s at N=150, 1.4 s at 300,
 //     8 s at 600, 52 s at 1200), so row d next to row e is the fair,
 //     measured comparison and the scaled row only says "at least".
-//  4. prints a table, per shape the ns/op and ratios to the floor, and
+//  4. with -helm-runs > 0, times helm canary's moves (the first move from stable,
+//     a traffic move, the rollback) against plain Helm doing the same to a
+//     release of the same objects, on a local API server (helm.go);
+//  5. prints a table, per shape the ns/op and ratios to the floor, and
 //     PASS/FAIL per target and shape; with -check a
 //     FAIL makes the exit status non-zero. A command that fails (non-zero
 //     exit, or no output) always fails the benchmark and its stderr is shown.
@@ -105,8 +108,8 @@ func run() int {
 	flag.Float64Var(&o.rssMaxMB, "max-rss-mb", 150, "target, per shape: peak RSS of the all-targeted render at N at most this many MB (10^6 bytes)")
 	ratioBy := flag.String("ratio-by", "wall", "which time the ratio targets are checked on: wall, or cpu (user+system; steadier on a shared machine, and stricter, as it counts the garbage collector's work on other cores)")
 	shapes := flag.String("shapes", "block,flow,mixed", "comma-separated stream shapes to measure: block, flow (flow-style mappings and lists), mixed (comments and CRLF line ends)")
-	flag.IntVar(&o.helmRuns, "helm-runs", 5, "interleaved runs of `helm canary stage 10` and `helm upgrade --reuse-values` on a local API server; 0 skips them")
-	flag.Float64Var(&o.helmMax, "max-helm-ratio", 1.3, "target: helm canary stage / helm upgrade --reuse-values at most this")
+	flag.IntVar(&o.helmRuns, "helm-runs", 5, "interleaved runs of helm canary's moves (first move from stable, 10 -> 50, rollback) and plain Helm's on a release of the same objects, on a local API server; 0 skips them")
+	flag.Float64Var(&o.helmMax, "max-helm-ratio", 1.3, "target, per move: helm canary / plain Helm doing the same at most this (checked on the time -ratio-by says)")
 	flag.Parse()
 	if flag.NArg() > 0 || o.n < 1 || o.runs < 1 || o.kustomizeN < 0 {
 		flag.Usage()
@@ -151,7 +154,7 @@ func run() int {
 	if o.helmRuns > 0 {
 		logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 		hc, _ := filepath.Abs(o.helmCanary)
-		if rep.Helm, err = benchHelm(context.Background(), o.helmRuns, hc, o.helmMax, logf); err != nil {
+		if rep.Helm, err = benchHelm(context.Background(), o.helmRuns, hc, o.helmMax, o.byCPU, logf); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: FAILED: %v\n", err)
 			return 1
 		}
