@@ -438,7 +438,7 @@ func (mc *meshClusters) seed002(t *testing.T, h *helmEnv, ns string) {
 
 	// A failure between the two upgrades: the mesh cluster refuses updates of
 	// VirtualServices; the workloads go to 90, the routes stay at 10.
-	freeze := freezeRoutes(t, mc, ns)
+	freeze := freezeRoutes(t, mc, ns, "app-a")
 	_, stderr, err := h.run(t, "canary", "stage", "-n", ns, "90", "ac", "--workload", "app-a")
 	if err == nil {
 		t.Fatal("stage 90 with the mesh cluster refusing the routes succeeded")
@@ -586,13 +586,28 @@ func (mc *meshClusters) seed000(t *testing.T, h *helmEnv, ns string) {
 }
 
 // freezeRoutes makes the mesh cluster refuse every change to VirtualServices in
-// ns (a ValidatingAdmissionPolicy), and returns the function that lifts it.
-func freezeRoutes(t *testing.T, mc *meshClusters, ns string) func() {
+// ns (a ValidatingAdmissionPolicy), and returns the function that lifts it; vs is
+// one there, to see the policy take effect.
+func freezeRoutes(t *testing.T, mc *meshClusters, ns, vsName string) func() {
 	t.Helper()
-	name := "freeze-" + ns
-	if len(name) > 63 {
-		name = name[:63]
-	}
+	return freeze(t, mc.mesh, mc.meshDyn, virtualServices, ns, vsName)
+}
+
+// freezeDeployments makes the data-plane cluster refuse every change to
+// Deployments in ns; probe is one there.
+func freezeDeployments(t *testing.T, mc *meshClusters, ns, probe string) func() {
+	t.Helper()
+	return freeze(t, mc.data, mc.dataDyn, deployments, ns, probe)
+}
+
+// freeze makes cluster c refuse every change to one resource in ns, and returns
+// the function that lifts it; probe is an object of it there, to see the policy
+// take effect.
+func freeze(t *testing.T, c *localcluster.Cluster, dyn dynamic.Interface, gvr schema.GroupVersionResource, ns, probe string) func() {
+	t.Helper()
+	// Cluster-wide and a DNS subdomain: the whole namespace in it keeps parallel
+	// tests' policies apart.
+	name := "freeze-" + gvr.Resource + "." + ns
 	policy := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
 metadata:
@@ -601,10 +616,10 @@ spec:
   failurePolicy: Fail
   matchConstraints:
     resourceRules:
-    - apiGroups: [networking.istio.io]
+    - apiGroups: ["%[3]s"]
       apiVersions: ["*"]
       operations: [CREATE, UPDATE]
-      resources: [virtualservices]
+      resources: [%[4]s]
   validations:
   - expression: "false"
     message: routes frozen by the test
@@ -620,41 +635,41 @@ spec:
     namespaceSelector:
       matchLabels:
         kubernetes.io/metadata.name: %[2]s
-`, name, ns)
+`, name, ns, gvr.Group, gvr.Resource)
 	ctx := t.Context()
-	if err := mc.mesh.Apply(ctx, "", []byte(policy)); err != nil {
+	if err := c.Apply(ctx, "", []byte(policy)); err != nil {
 		t.Fatal(err)
 	}
 	// The policy takes effect once compiled: wait until a dry-run update is denied.
-	vs, ok := getObject(t, mc.meshDyn, virtualServices, ns, "app-a")
+	obj, ok := getObject(t, dyn, gvr, ns, probe)
 	if !ok {
-		t.Fatal("no VirtualService app-a to freeze")
+		t.Fatalf("no %s %s to freeze", gvr.Resource, probe)
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		_, err := mc.meshDyn.Resource(virtualServices).Namespace(ns).Update(ctx, vs, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := dyn.Resource(gvr).Namespace(ns).Update(ctx, obj, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil && strings.Contains(err.Error(), "frozen") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the admission policy does not deny VirtualService updates after a minute: %v", err)
+			t.Fatalf("the admission policy does not deny %s updates after a minute: %v", gvr.Resource, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return func() {
 		t.Helper()
 		policies := schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}
-		if err := mc.meshDyn.Resource(policies).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := dyn.Resource(policies).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(time.Minute)
 		for {
-			_, err := mc.meshDyn.Resource(virtualServices).Namespace(ns).Update(ctx, vs, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+			_, err := dyn.Resource(gvr).Namespace(ns).Update(ctx, obj, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
 			if err == nil || !strings.Contains(err.Error(), "frozen") {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("VirtualService updates still denied a minute after the policy's binding went: %v", err)
+				t.Fatalf("%s updates still denied a minute after the policy's binding went: %v", gvr.Resource, err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -796,6 +811,45 @@ func (mc *meshClusters) rollbackStoredManifest(t *testing.T, h *helmEnv, ns stri
 
 	stage(false, "10", commonRelease, chart, "--set", "image.tag=84")
 	mc.checkSides(t, "10", ns, map[string]int64{commonName: 2}, map[string]map[string]int64{commonName: {"production": 90, "canary": 10}})
+
+	// The mesh cluster refuses the routes: the rollback stops before the
+	// workload cluster, says so, and the same command then finishes it.
+	freeze := freezeRoutes(t, mc, ns, commonName)
+	before := mc.newest(t, h, mc.dataKube, commonRelease, ns).Revision
+	_, stderr, err := h.run(t, "canary", "rollback", commonRelease, "-n", ns)
+	if err == nil {
+		t.Fatal("the rollback with the mesh cluster refusing the routes succeeded")
+	}
+	t.Logf("the rollback with the routes refused:\n%s", stderr)
+	for _, want := range []string{`the mesh cluster's release "web"`, "nothing was changed in the workload cluster", `the release "web" is at revision`, "run the same command again"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the refused rollback's error lacks %q", want)
+		}
+	}
+	if after := mc.newest(t, h, mc.dataKube, commonRelease, ns).Revision; after != before {
+		t.Errorf("the refused rollback made revision %d of the workload release (was %d)", after, before)
+	}
+	mc.checkSides(t, "after the refused rollback", ns, map[string]int64{commonName: 2}, map[string]map[string]int64{commonName: {"production": 90, "canary": 10}})
+	freeze()
+
+	// The routes go back, then the workload cluster refuses the Deployments: the
+	// rollback is half applied, says so with each side's state, and the same
+	// command finishes it.
+	freeze = freezeDeployments(t, mc, ns, commonName)
+	_, stderr, err = h.run(t, "canary", "rollback", commonRelease, "-n", ns, "--timeout", "20s")
+	if err == nil {
+		t.Fatal("the rollback with the workload cluster refusing the Deployments succeeded")
+	}
+	t.Logf("the rollback with the Deployments refused:\n%s", stderr)
+	for _, want := range []string{"half applied", `the mesh cluster's release "web"`, "all traffic to production", `the workload cluster's rollback to revision 1 failed`, `the release "web" is at revision`, "run the same command again"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the half-applied rollback's error lacks %q", want)
+		}
+	}
+	if got := weightsIn(t, mc.meshDyn, ns, commonName); got["canary"] != 0 {
+		t.Errorf("after the half-applied rollback: the mesh cluster routes %v, want all on production", got)
+	}
+	freeze()
 	rollback("rollback from 10")
 
 	stage(false, "10", commonRelease, chart, "--set", "image.tag=84")
