@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 // helmFigures compares helm canary's commands with plain Helm doing the same to a
@@ -121,9 +122,7 @@ func benchHelm(ctx context.Context, runs int, helmCanary string, target float64,
 	if err := copyFile(helmCanary, filepath.Join(plugin, "bin", "helm-canary")); err != nil {
 		return nil, err
 	}
-	env := append(localcluster.ToolEnv(), "KUBECONFIG="+cluster.Kubeconfig(),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"))
+	env := append(localcluster.ToolEnv(), testhelm.HomeEnv(home, cluster.Kubeconfig())...)
 	helm := filepath.Join(cluster.BinDir(), "helm3")
 	chart := filepath.Join(root, "examples", "productpage")
 	run := func(name string, args ...string) (wall, cpu time.Duration, out string, err error) {

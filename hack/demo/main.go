@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 const (
@@ -56,9 +57,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(home)
-	env := append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig(),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"))
+	env := append(os.Environ(), testhelm.HomeEnv(home, cluster.Kubeconfig())...)
 	helm := filepath.Join(cluster.BinDir(), "helm3")
 	chart := filepath.Join(root, "examples", "productpage")
 	step("Installing the plugin: helm plugin install " + root)

@@ -1,19 +1,15 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 // helmTimeout bounds one helm command. Upgrades against the local API server take
@@ -56,16 +52,7 @@ func newBareHelmEnv(t *testing.T, major int) *helmEnv {
 		home:     home,
 		checkout: checkout,
 	}
-	h.env = append(localcluster.ToolEnv(),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		// Helm 4.3 installs plugins into $HELM_DATA_HOME/plugins whatever HELM_PLUGINS
-		// says, so the data home is what isolates plugin installs.
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		// Where canary-postrenderer's default log lands (see postRendererLog).
-		"XDG_STATE_HOME="+filepath.Join(home, "state"),
-		"KUBECONFIG="+cluster.Kubeconfig(),
-	)
+	h.env = append(localcluster.ToolEnv(), testhelm.HomeEnv(home, cluster.Kubeconfig())...)
 	return h
 }
 
@@ -108,30 +95,12 @@ func (h *helmEnv) run(t *testing.T, args ...string) (stdout, stderr string, err 
 
 func (h *helmEnv) runStdin(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), helmTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = h.env
-	cmd.Dir = h.home
-	cmd.Stdin = stdin
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	// A hook or plugin that leaves a child holding the pipes must not hang the test.
-	cmd.WaitDelay = 10 * time.Second
-	start := time.Now()
-	err = cmd.Run()
-	took := time.Since(start).Round(time.Millisecond)
-	name := fmt.Sprintf("helm%d %s", h.major, strings.Join(args, " "))
-	t.Logf("%s (%s)", name, took)
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		err = fmt.Errorf("%s: timed out after %s; stderr:\n%s", name, helmTimeout, errOut.String())
-	case err != nil:
-		err = fmt.Errorf("%s: %w; stderr:\n%s", name, err, errOut.String())
-	default:
+	cmd := testhelm.Cmd{Name: fmt.Sprintf("helm%d", h.major), Bin: h.bin, Dir: h.home, Env: h.env, Timeout: helmTimeout}
+	stdout, stderr, err = cmd.Run(t, stdin, args...)
+	if err == nil {
 		checkIstio(t, args)
 	}
-	return out.String(), errOut.String(), err
+	return stdout, stderr, err
 }
 
 // mustRun is run that fails the test on error and returns stdout.

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 var cluster *localcluster.Cluster
@@ -71,11 +70,11 @@ func pluginCheckout(t *testing.T) string {
 // (version from plugin.yaml) have one source.
 func buildCheckout(dir string) (string, error) {
 	start := time.Now()
-	root, err := repoRoot()
+	root, err := testhelm.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	if err := copyCheckout(root, dir); err != nil {
+	if err := testhelm.CopyCheckout(root, dir); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(os.Stderr, "e2e: building bin/helm-canary in a copy of %s with scripts/install-hook.sh\n", root)
@@ -88,59 +87,6 @@ func buildCheckout(dir string) (string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "e2e: plugin checkout ready in %s\n", time.Since(start).Round(time.Millisecond))
 	return dir, nil
-}
-
-// copyCheckout copies the source tree without .git, build output and caches.
-// Untracked files are copied too: the tests run what is in the working tree.
-func copyCheckout(root, dir string) error {
-	skip := map[string]bool{".git": true, "bin": true, ".cache": true}
-	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		if skip[rel] {
-			if !d.IsDir() {
-				// In a git worktree .git is a file, and SkipDir on a file would skip
-				// the rest of the directory (everything after .git).
-				return nil
-			}
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dir, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, data, info.Mode().Perm())
-		default: // sockets, symbolic links: nothing the build or the plugin needs
-			return nil
-		}
-	})
-}
-
-// repoRoot is the module root: the tests run in test/e2e.
-func repoRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return "", err
-	}
-	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil || !strings.HasPrefix(string(data), "module github.com/helm-canary/helm-canary\n") {
-		return "", errors.New("e2e tests must run from test/e2e of the helm-canary module")
-	}
-	return root, nil
 }
 
 func requireCluster(t *testing.T) {

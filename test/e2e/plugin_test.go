@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 // TestPluginInstall installs the plugins the way the README says, with each Helm
@@ -163,7 +165,7 @@ func pluginList(out string) map[string]string {
 func freshCheckout(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "helm-canary")
-	if err := copyCheckout(pluginCheckout(t), dir); err != nil {
+	if err := testhelm.CopyCheckout(pluginCheckout(t), dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir

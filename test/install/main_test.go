@@ -4,12 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 var cluster *localcluster.Cluster
@@ -80,7 +79,7 @@ func testMain(m *testing.M) int {
 //	other-key.asc        the public key of another throwaway key
 func prepareReleases(tmp string) error {
 	start := time.Now()
-	root, err := repoRoot()
+	root, err := testhelm.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -336,15 +335,7 @@ func newHelmEnv(t *testing.T, major int, withGo bool, vars ...string) *helmEnv {
 	ready(t)
 	home := t.TempDir()
 	h := &helmEnv{major: major, bin: filepath.Join(cluster.BinDir(), fmt.Sprintf("helm%d", major)), home: home}
-	h.env = append(localcluster.ToolEnv(),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		// Helm 4.3 installs plugins into $HELM_DATA_HOME/plugins whatever HELM_PLUGINS
-		// says, so the data home is what isolates plugin installs.
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"XDG_STATE_HOME="+filepath.Join(home, "state"),
-		"KUBECONFIG="+cluster.Kubeconfig(),
-	)
+	h.env = append(localcluster.ToolEnv(), testhelm.HomeEnv(home, cluster.Kubeconfig())...)
 	if !withGo {
 		h.env = append(h.env, "PATH="+releases.noGo)
 	}
@@ -354,25 +345,8 @@ func newHelmEnv(t *testing.T, major int, withGo bool, vars ...string) *helmEnv {
 
 func (h *helmEnv) run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), helmTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = h.env
-	cmd.Dir = h.home
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	cmd.WaitDelay = 10 * time.Second
-	start := time.Now()
-	err = cmd.Run()
-	name := fmt.Sprintf("helm%d %s", h.major, strings.Join(args, " "))
-	t.Logf("%s (%s)", name, time.Since(start).Round(time.Millisecond))
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		err = fmt.Errorf("%s: timed out after %s; stderr:\n%s", name, helmTimeout, errOut.String())
-	case err != nil:
-		err = fmt.Errorf("%s: %w\nstdout:\n%s\nstderr:\n%s", name, err, out.String(), errOut.String())
-	}
-	return out.String(), errOut.String(), err
+	cmd := testhelm.Cmd{Name: fmt.Sprintf("helm%d", h.major), Bin: h.bin, Dir: h.home, Env: h.env, Timeout: helmTimeout}
+	return cmd.Run(t, nil, args...)
 }
 
 func (h *helmEnv) mustRun(t *testing.T, args ...string) string {
@@ -430,59 +404,14 @@ func newNamespace(t *testing.T) string {
 // the working tree.
 func checkout(t *testing.T) string {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := testhelm.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "helm-canary")
-	skip := map[string]bool{".git": true, "bin": true, ".cache": true, "dist": true}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		if skip[rel] {
-			if !d.IsDir() {
-				return nil // .git is a file in a git worktree; SkipDir would end the directory
-			}
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dir, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, data, info.Mode().Perm())
-		default:
-			return nil
-		}
-	})
+	err = testhelm.CopyCheckout(root, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// repoRoot is the module root: the tests run in test/install.
-func repoRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return "", err
-	}
-	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil || !strings.HasPrefix(string(data), "module github.com/helm-canary/helm-canary\n") {
-		return "", errors.New("install tests must run from test/install of the helm-canary module")
-	}
-	return root, nil
 }

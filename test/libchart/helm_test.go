@@ -1,11 +1,8 @@
 package libchart
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/helm-canary/helm-canary/internal/istiocheck"
 	"github.com/helm-canary/helm-canary/internal/localcluster"
+	"github.com/helm-canary/helm-canary/internal/testhelm"
 )
 
 // helmTimeout bounds one helm command; against the local API server an upgrade takes
@@ -55,33 +53,15 @@ func helmCLI(t *testing.T, major int) tool {
 		t.Fatal("no cluster: TestMain did not start one")
 	}
 	home := filepath.Join(scratch, fmt.Sprintf("helm%d", major))
-	env := localcluster.ToolEnv()
-	env = append(env,
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"KUBECONFIG="+cluster.Kubeconfig(),
-	)
+	env := append(localcluster.ToolEnv(), testhelm.HomeEnv(home, cluster.Kubeconfig())...)
 	return tool{name: fmt.Sprintf("helm%d", major), bin: filepath.Join(cluster.BinDir(), fmt.Sprintf("helm%d", major)), env: env}
 }
 
 // run runs the binary; err carries stderr.
 func (tl tool) run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), helmTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tl.bin, args...)
-	cmd.Env = tl.env
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	cmd.WaitDelay = 10 * time.Second
-	start := time.Now()
-	err = cmd.Run()
-	t.Logf("%s %s (%s)", tl.name, strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		err = fmt.Errorf("%s %s: %w\n%s", tl.name, strings.Join(args, " "), err, errOut.String())
-	}
-	return out.String(), errOut.String(), err
+	cmd := testhelm.Cmd{Name: tl.name, Bin: tl.bin, Env: tl.env, Timeout: helmTimeout}
+	return cmd.Run(t, nil, args...)
 }
 
 func (tl tool) mustRun(t *testing.T, args ...string) string {
