@@ -30,8 +30,11 @@ import (
 
 // startTimeout bounds waiting for the servers and the CRDs once the binaries exist
 // (building them is bounded by the caller's context only: it can take 15 minutes).
-// A healthy start takes 10-20 s on 2 cores.
-const startTimeout = 2 * time.Minute
+// A healthy start takes 10-20 s on 2 cores; with the test packages starting their
+// clusters while others build (go test ./... runs packages in parallel) at a load
+// average of 16, installing the CRDs alone outlived 2 minutes. A process that dies
+// is reported at once, so the bound only matters for a server that hangs.
+const startTimeout = 5 * time.Minute
 
 // Options configures Start.
 type Options struct {
