@@ -19,7 +19,8 @@ same flags as stage.
 
 Without CHART it works for every release: a chart whose dependencies Helm did not
 store (subcharts, library charts such as bitnami's common or canary-lib) gets the
-last stable revision's stored manifest re-applied, as helm rollback does. A revision
+last stable revision's stored manifest re-applied, as helm rollback does (with the
+routes in a mesh cluster, first the companion revision that went with it there). A revision
 left pending by an interrupted command (killed, a crashed runner) is marked failed
 first, so rollback is also the recovery.`,
 		Example: `  helm canary rollback shop
