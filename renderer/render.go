@@ -188,6 +188,9 @@ type release struct {
 	configOrder            []*config
 	// warnedHosts marks the hosts reported as naming a namespace the render cannot place.
 	warnedHosts map[string]bool
+	// selectors are the documents besides Deployments and Services that select pods
+	// by label (version.go), once read.
+	selectors *[]*yaml.RNode
 }
 
 // deployment is what the later steps need to know of a Deployment.

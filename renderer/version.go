@@ -135,12 +135,8 @@ func (r *release) versionLabelFree(w *workload, d *yaml.RNode, key string) bool 
 			}
 		}
 	}
-	for _, doc := range r.docs {
-		if !podSelecting[doc.kind] || doc.generated {
-			continue
-		}
-		n, err := doc.parse()
-		if err != nil || n == nil || !sameNamespace(n.GetNamespace(), w.d.ns) {
+	for _, n := range r.podSelectors() {
+		if !sameNamespace(n.GetNamespace(), w.d.ns) {
 			continue
 		}
 		if spec := lookup(n.YNode(), "spec"); readsKey(spec, key, sides) {
@@ -148,6 +144,25 @@ func (r *release) versionLabelFree(w *workload, d *yaml.RNode, key string) bool 
 		}
 	}
 	return true
+}
+
+// podSelectors are the stream's documents of the podSelecting kinds, parsed once
+// (a release of thousands of workloads checks them for each).
+func (r *release) podSelectors() []*yaml.RNode {
+	if r.selectors != nil {
+		return *r.selectors
+	}
+	var out []*yaml.RNode
+	for _, doc := range r.docs {
+		if !podSelecting[doc.kind] || doc.generated {
+			continue
+		}
+		if n, err := doc.parse(); err == nil && n != nil {
+			out = append(out, n)
+		}
+	}
+	r.selectors = &out
+	return out
 }
 
 // podSelecting are the kinds besides Deployments and Services that pick pods by
