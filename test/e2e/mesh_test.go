@@ -509,20 +509,22 @@ func (mc *meshClusters) seed002(t *testing.T, h *helmEnv, ns string) {
 	}
 }
 
+// productionImage is the image production's Deployment runs in the data-plane cluster.
+func (mc *meshClusters) productionImage(t *testing.T, ns string) string {
+	t.Helper()
+	d, ok := getObject(t, mc.dataDyn, deployments, ns, "productpage")
+	if !ok {
+		t.Fatal("no Deployment productpage in the data-plane cluster")
+	}
+	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+	return img
+}
+
 // seed000 is seed 000's blue-green with the gray=true cookie, the routes in the mesh
 // cluster, with a rollback from 100 and one after swap.
 func (mc *meshClusters) seed000(t *testing.T, h *helmEnv, ns string) {
 	gray := writeFile(t, "gray.yaml", grayValues)
-	image := func() string {
-		t.Helper()
-		d, ok := getObject(t, mc.dataDyn, deployments, ns, "productpage")
-		if !ok {
-			t.Fatal("no Deployment productpage in the data-plane cluster")
-		}
-		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
-		img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
-		return img
-	}
 	cookieRoute := func(step string, want bool) {
 		t.Helper()
 		vs, _ := getObject(t, mc.meshDyn, virtualServices, ns, "product-page-svc")
@@ -560,7 +562,7 @@ func (mc *meshClusters) seed000(t *testing.T, h *helmEnv, ns string) {
 	mc.stageInOrder(t, h, ns, "pp", true, "stable", "pp")
 	mc.checkSides(t, "rolled back from 100", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
 	cookieRoute("rolled back from 100", false)
-	if got := image(); !strings.HasSuffix(got, ":83") {
+	if got := mc.productionImage(t, ns); !strings.HasSuffix(got, ":83") {
 		t.Errorf("production after the rollback from 100 runs %s, want 83", got)
 	}
 
@@ -568,13 +570,13 @@ func (mc *meshClusters) seed000(t *testing.T, h *helmEnv, ns string) {
 	mc.stageInOrder(t, h, ns, "pp", false, "preview", "pp", "-f", gray, "--set", "image.tag=84")
 	mc.stageInOrder(t, h, ns, "pp", false, "100", "pp")
 	mc.stageInOrder(t, h, ns, "pp", true, "swap", "pp")
-	if got := image(); !strings.HasSuffix(got, ":84") {
+	if got := mc.productionImage(t, ns); !strings.HasSuffix(got, ":84") {
 		t.Errorf("production at swap runs %s, want 84", got)
 	}
 	mc.checkSides(t, "swap", ns, map[string]int64{"productpage": 2}, map[string]map[string]int64{svc: {"production": 0, "canary": 100}})
 	routeTo("no cookie at swap", "canary")
 	mc.stageInOrder(t, h, ns, "pp", true, "stable", "pp")
-	if got := image(); !strings.HasSuffix(got, ":83") {
+	if got := mc.productionImage(t, ns); !strings.HasSuffix(got, ":83") {
 		t.Errorf("production after the rollback from swap runs %s, want 83", got)
 	}
 	mc.checkSides(t, "rolled back after swap", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
@@ -871,16 +873,6 @@ func (mc *meshClusters) rollout(t *testing.T, h *helmEnv, ns string) {
 	mc.stageInOrder(t, h, ns, "pp", false, "stable", "pp", h.chartDir(), "--install", "--set", "image.tag=83", "--wait", "--timeout", "60s")
 	m.Set(ns, "productpage", healthy)
 	m.Set(ns, "productpage-canary", healthy)
-	image := func() string {
-		t.Helper()
-		d, ok := getObject(t, mc.dataDyn, deployments, ns, "productpage")
-		if !ok {
-			t.Fatal("no Deployment productpage in the data-plane cluster")
-		}
-		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
-		img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
-		return img
-	}
 	// The weights in the mesh cluster when each step's webhook is called: the
 	// step's routes are in place by then.
 	var mu sync.Mutex
@@ -920,7 +912,7 @@ func (mc *meshClusters) rollout(t *testing.T, h *helmEnv, ns string) {
 		t.Errorf("the mesh cluster's weights at each step: %s", got)
 	}
 	mu.Unlock()
-	if got := image(); !strings.HasSuffix(got, ":84") {
+	if got := mc.productionImage(t, ns); !strings.HasSuffix(got, ":84") {
 		t.Errorf("production runs %s after the rollout, want 84", got)
 	}
 	mc.checkSides(t, "promoted", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
@@ -942,7 +934,7 @@ func (mc *meshClusters) rollout(t *testing.T, h *helmEnv, ns string) {
 	if !strings.Contains(stderr, "stage stable: the routes first, in the mesh cluster") {
 		t.Errorf("the rollback did not move the routes first:\n%s", stderr)
 	}
-	if got := image(); !strings.HasSuffix(got, ":84") {
+	if got := mc.productionImage(t, ns); !strings.HasSuffix(got, ":84") {
 		t.Errorf("production runs %s after the rollback, want 84", got)
 	}
 	mc.checkSides(t, "rolled back", ns, map[string]int64{"productpage": 0}, map[string]map[string]int64{svc: {"production": 100, "canary": 0}})
